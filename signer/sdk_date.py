@@ -1,0 +1,32 @@
+"""The `X-Sdk-Date` timestamp format (`%Y%m%dT%H%M%SZ`, UTC), parsed without strptime.
+
+strptime costs more than the whole HMAC on the verification hot path; slicing does not.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+_SDK_DATE = re.compile(r"\d{8}T\d{6}Z")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Aware UTC; a naive datetime is taken to be UTC already (as the SDK's utcnow() is)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def format_sdk_date(moment: datetime) -> str:
+    return as_utc(moment).strftime("%Y%m%dT%H%M%SZ")
+
+
+def parse_sdk_date(text: str) -> datetime | None:
+    """The moment `text` names, or None when it is not a valid `YYYYMMDDTHHMMSSZ`."""
+    if not _SDK_DATE.fullmatch(text):
+        return None
+    try:
+        return datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[9:11]),
+                        int(text[11:13]), int(text[13:15]), tzinfo=timezone.utc)
+    except ValueError:
+        return None

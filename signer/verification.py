@@ -1,0 +1,145 @@
+"""Verifying an SDK-signed request: strict checks first, then one constant-time comparison.
+
+Order mirrors APIG: header/date sanity, the skew window, then the signature itself, whose
+failure echoes the server's canonical request (with '\\n' shown as '|') so clients can diff it.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import OrderedDict
+from datetime import datetime
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from signer.algorithms import (
+    SPECS, UNSIGNED_PAYLOAD, AlgorithmSpec, ecdsa_verify, p256_private_key, string_to_sign,
+)
+from signer.authorization import Authorization
+from signer.canonical import (
+    JSON_LIKE_TYPES, canonical_request, declared_payload_hash, payload_hash_for,
+)
+from signer.errors import PathError, SignatureError
+from signer.request import SignableRequest
+from signer.sdk_date import as_utc, format_sdk_date, parse_sdk_date
+from signer.signing import compute_signature
+
+ALWAYS_SIGNED = ("host", "x-sdk-date")
+SIGNED_WHEN_PRESENT = ("content-type", "x-project-id", "x-domain-id", "x-security-token",
+                       "x-sdk-content-sha256", "x-sdk-content-sm3")
+_FAIL = "verify aksk signature fail"
+
+
+class DerivedKeyCache:
+    """Bounded LRU of ECDSA public keys derived from (AK, SK), owned by whoever verifies.
+
+    Derivation is a scalar multiplication; caching it roughly halves ECDSA verification cost.
+    Entries are keyed by a SHA-256 of AK and SK so the cache's keys hold no secret in clear.
+    """
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self._max_entries = max_entries
+        self._keys: OrderedDict[bytes, ec.EllipticCurvePublicKey] = OrderedDict()
+
+    def public_key(self, ak: str, sk: str) -> ec.EllipticCurvePublicKey:
+        slot = hashlib.sha256(f"{len(ak)}:{ak}:{sk}".encode("utf-8")).digest()
+        key = self._keys.get(slot)
+        if key is None:
+            key = p256_private_key(ak, sk).public_key()
+            self._keys[slot] = key
+            if len(self._keys) > self._max_entries:
+                self._keys.popitem(last=False)
+        else:
+            self._keys.move_to_end(slot)
+        return key
+
+
+def _check_signed_headers(req: SignableRequest, auth: Authorization) -> None:
+    signed = auth.signed_headers
+    for name in ALWAYS_SIGNED:
+        if name not in signed:
+            raise SignatureError(f"{_FAIL}, header {name} must be signed")
+    for name in SIGNED_WHEN_PRESENT:
+        if name in req.headers and name not in signed:
+            raise SignatureError(f"{_FAIL}, header {name} is present but not signed")
+    for name in signed:
+        if name not in req.headers:
+            raise SignatureError(f"{_FAIL}, signed header {name} is missing")
+
+
+def _check_date(sdk_date: str, now: datetime, max_skew_s: float) -> None:
+    signed_at = parse_sdk_date(sdk_date)
+    if signed_at is None:
+        raise SignatureError(f"{_FAIL}, x-sdk-date must be YYYYMMDDTHHMMSSZ")
+    if abs((as_utc(now) - signed_at).total_seconds()) > max_skew_s:
+        raise SignatureError("calc aksk signature fail:signature expired, "
+                             f"signature time:{sdk_date},server time:{format_sdk_date(now)}")
+
+
+def _check_scope(auth: Authorization, sdk_date: str, expected_region: str | None,
+                 expected_service: str | None) -> None:
+    if auth.scope is None:
+        return
+    date, region, service = auth.scope.split("/")
+    if date != sdk_date[:8]:
+        raise SignatureError(f"{_FAIL}, credential date does not match x-sdk-date")
+    if expected_region is not None and region != expected_region:
+        raise SignatureError(f"{_FAIL}, credential region {region} is not {expected_region}")
+    if expected_service is not None and service != expected_service:
+        raise SignatureError(f"{_FAIL}, credential service {service} is not {expected_service}")
+
+
+def _check_payload(req: SignableRequest, spec: AlgorithmSpec) -> None:
+    """A declared payload hash is only honoured as UNSIGNED-PAYLOAD on a non-JSON body, or when
+    it really is the body's hash: otherwise whoever holds the request could swap the body."""
+    declared = declared_payload_hash(req, spec)
+    if declared is None or not req.body:
+        return
+    if declared == UNSIGNED_PAYLOAD:
+        content_type = req.headers.get("content-type", "").strip().lower()
+        if not content_type or content_type.startswith(JSON_LIKE_TYPES):
+            raise SignatureError(f"{_FAIL}, UNSIGNED-PAYLOAD is not allowed for this content type")
+    elif not hmac.compare_digest(declared.encode("utf-8", "surrogateescape"),
+                                 spec.hash_hex(req.body).encode("ascii")):
+        raise SignatureError(f"{_FAIL}, {spec.content_header} does not match the body")
+
+
+def _signature_matches(spec: AlgorithmSpec, auth: Authorization, sk: str, to_sign: str,
+                       key_cache: DerivedKeyCache | None) -> bool:
+    if spec.kind != "ecdsa":
+        expected = compute_signature(spec, auth.access_key, sk, auth.scope, to_sign)
+        return hmac.compare_digest(expected, auth.signature)
+    if key_cache is not None:
+        public_key = key_cache.public_key(auth.access_key, sk)
+    else:
+        public_key = p256_private_key(auth.access_key, sk).public_key()
+    return ecdsa_verify(public_key, bytes.fromhex(auth.signature), to_sign)
+
+
+def _canonical(req: SignableRequest, auth: Authorization, spec: AlgorithmSpec) -> str:
+    try:
+        return canonical_request(req, auth.signed_headers, payload_hash_for(req, spec))
+    except PathError as error:
+        raise SignatureError(f"{_FAIL}, {error}") from None
+
+
+def verify(req: SignableRequest, auth: Authorization, sk: str, *, now: datetime, max_skew_s: float = 900,
+           expected_region: str | None = None, expected_service: str | None = None,
+           key_cache: DerivedKeyCache | None = None) -> None:
+    """Raise SignatureError(reason) unless `auth` is a valid, fresh signature of `req` by `sk`.
+
+    `now` is injected (never read here). `expected_region`/`expected_service` constrain a V11
+    credential scope; `key_cache` (optional) saves the ECDSA key derivation per (AK, SK).
+    """
+    spec = SPECS.get(auth.algorithm)
+    if spec is None:
+        raise SignatureError(f"{_FAIL}, unsupported algorithm")
+    _check_signed_headers(req, auth)
+    sdk_date = req.headers["x-sdk-date"].strip()
+    _check_date(sdk_date, now, max_skew_s)
+    _check_scope(auth, sdk_date, expected_region, expected_service)
+    _check_payload(req, spec)
+    canonical = _canonical(req, auth, spec)
+    to_sign = string_to_sign(spec, sdk_date, canonical, auth.scope)
+    if not _signature_matches(spec, auth, sk, to_sign, key_cache):
+        raise SignatureError(f"{_FAIL}, canonicalRequest:{canonical.replace(chr(10), '|')}")

@@ -1,0 +1,216 @@
+"""Verification is strict: tampering, unsigned required headers, bad dates, skew, payload rules."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from signer import (
+    DerivedKeyCache, SignableRequest, SignatureError, parse_authorization, sign, verify,
+)
+
+NOW = datetime(2026, 3, 14, 15, 9, 26, tzinfo=timezone.utc)
+AK, SK = "HPUAXXXXXXXXXXXXXXX1", "very-secret-sk-value-0123456789"
+ALL = ("SDK-HMAC-SHA256", "SDK-HMAC-SM3", "V11-HMAC-SHA256", "SDK-ECDSA-P256-SHA256")
+BASE_HEADERS = {"host": "gw.example.com:8443", "content-type": "application/json;charset=UTF-8",
+                "x-project-id": "0123456789abcdef", "user-agent": "huaweicloud-usdk-python/3.0"}
+
+
+def signed(req: SignableRequest, algorithm: str = "SDK-HMAC-SHA256", now: datetime = NOW) -> SignableRequest:
+    added = sign(req, AK, SK, now=now, algorithm=algorithm, region="cn-north-4", service="ddm")
+    return replace(req, headers={**req.headers, **{k.lower(): v for k, v in added.items()}})
+
+
+def check(req: SignableRequest, now: datetime = NOW, **kwargs: object) -> None:
+    verify(req, parse_authorization(req.headers["authorization"]), SK, now=now, **kwargs)  # type: ignore[arg-type]
+
+
+def reason_of(req: SignableRequest, now: datetime = NOW, **kwargs: object) -> str:
+    with pytest.raises(SignatureError) as caught:
+        check(req, now, **kwargs)
+    assert SK not in caught.value.reason
+    return caught.value.reason
+
+
+def a_request(**changes: object) -> SignableRequest:
+    req = SignableRequest("POST", "/v1/0123456789abcdef/instances/i-1/action", "offset=0&limit=10",
+                          BASE_HEADERS, b'{"action":"restart"}')
+    return replace(req, **changes)
+
+
+def _mutations(req: SignableRequest) -> dict[str, SignableRequest]:
+    signed_names = parse_authorization(req.headers["authorization"]).signed_headers
+    header = next(n for n in signed_names if n not in ("host", "x-sdk-date"))
+    later = (NOW + timedelta(seconds=1)).strftime("%Y%m%dT%H%M%SZ")
+    return {
+        "method": replace(req, method="PUT" if req.method != "PUT" else "POST"),
+        "path": replace(req, raw_path=req.raw_path.rstrip("/") + "/x"),
+        "path-char": replace(req, raw_path=req.raw_path.replace("i-1", "i-2")),
+        "query-added": replace(req, raw_query=req.raw_query + "&zz=1"),
+        "query-value": replace(req, raw_query=req.raw_query.replace("limit=10", "limit=11")),
+        "header": replace(req, headers={**req.headers, header: req.headers[header] + "x"}),
+        "host": replace(req, headers={**req.headers, "host": "evil.example.com"}),
+        "date": replace(req, headers={**req.headers, "x-sdk-date": later}),
+        "body": replace(req, body=req.body + b" "),
+    }
+
+
+@pytest.mark.parametrize("algorithm", ALL)
+def test_signed_request_verifies_and_every_mutation_fails(algorithm: str) -> None:
+    req = signed(a_request(), algorithm)
+    check(req, expected_region="cn-north-4", expected_service="ddm", key_cache=DerivedKeyCache(2))
+    for name, mutated in _mutations(req).items():
+        with pytest.raises(SignatureError):
+            check(mutated)
+            pytest.fail(f"mutating {name} went unnoticed")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["SDK-HMAC-SHA256", "SDK-HMAC-SM3", "V11-HMAC-SHA256"]),
+       st.binary(min_size=1, max_size=300), st.integers(0, 4),
+       st.sampled_from(["method", "path", "path-char", "query-added", "query-value", "header", "host",
+                        "date", "body"]))
+def test_any_signed_byte_mutation_fails(algorithm: str, body: bytes, limit: int, mutation: str) -> None:
+    req = signed(a_request(body=body, raw_query=f"offset=0&limit=10&n={limit}&n=1{limit}"), algorithm)
+    check(req)
+    with pytest.raises(SignatureError):
+        check(_mutations(req)[mutation])
+
+
+def test_reordering_repeated_values_breaks_the_signature() -> None:
+    req = signed(a_request(raw_query="n=9&n=10"))
+    check(req)
+    reason_of(replace(req, raw_query="n=10&n=9"))
+
+
+def test_wrong_secret_echoes_the_canonical_request() -> None:
+    req = signed(a_request())
+    with pytest.raises(SignatureError) as caught:
+        verify(req, parse_authorization(req.headers["authorization"]), "other-sk", now=NOW)
+    reason = caught.value.reason
+    assert reason.startswith("verify aksk signature fail, canonicalRequest:POST|/v1/0123456789abcdef/")
+    assert "|host:gw.example.com:8443|" in reason and "\n" not in reason
+    assert "other-sk" not in reason and SK not in reason
+
+
+def test_skew_window_is_inclusive_and_reason_names_both_times() -> None:
+    req = signed(a_request())
+    check(req, now=NOW + timedelta(seconds=900))
+    check(req, now=NOW - timedelta(seconds=900))
+    check(req, now=(NOW + timedelta(seconds=60)).replace(tzinfo=None))  # naive means UTC
+    late = reason_of(req, now=NOW + timedelta(seconds=901))
+    assert late == ("calc aksk signature fail:signature expired, signature time:20260314T150926Z,"
+                    "server time:20260314T152427Z")
+    reason_of(req, now=NOW - timedelta(seconds=901))
+    check(req, now=NOW + timedelta(seconds=100), max_skew_s=100)
+    reason_of(req, now=NOW + timedelta(seconds=101), max_skew_s=100)
+
+
+@pytest.mark.parametrize("bad_date", ["2026-03-14T15:09:26Z", "20261314T150926Z", "20260314T250926Z",
+                                      "20260314T150926", "20260314t150926z", ""])
+def test_malformed_sdk_date_rejected(bad_date: str) -> None:
+    req = signed(a_request())
+    assert "x-sdk-date must be" in reason_of(replace(req, headers={**req.headers, "x-sdk-date": bad_date}))
+
+
+def _resign_with_signed_headers(req: SignableRequest, names: tuple[str, ...]) -> SignableRequest:
+    """A request whose Authorization lists `names` only (the signature is irrelevant here)."""
+    auth = parse_authorization(req.headers["authorization"])
+    value = f"{auth.algorithm} Access={AK}, SignedHeaders={';'.join(names)}, Signature={auth.signature}"
+    return replace(req, headers={**req.headers, "authorization": value})
+
+
+@pytest.mark.parametrize("dropped", ["host", "x-sdk-date", "x-project-id", "content-type"])
+def test_required_headers_must_be_signed(dropped: str) -> None:
+    req = signed(a_request())
+    names = tuple(n for n in parse_authorization(req.headers["authorization"]).signed_headers if n != dropped)
+    assert dropped in reason_of(_resign_with_signed_headers(req, names))
+
+
+@pytest.mark.parametrize("header", ["x-domain-id", "x-security-token"])
+def test_conditional_headers_must_be_signed_when_present(header: str) -> None:
+    req = signed(a_request())
+    assert header in reason_of(replace(req, headers={**req.headers, header: "value"}))
+    check(signed(a_request(headers={**BASE_HEADERS, header: "value"})))
+
+
+def test_every_signed_header_must_be_present() -> None:
+    req = signed(a_request(headers={**BASE_HEADERS, "x-extra": "1"}))
+    stripped = {k: v for k, v in req.headers.items() if k != "x-extra"}
+    assert "signed header x-extra is missing" in reason_of(replace(req, headers=stripped))
+
+
+def test_unsigned_payload_only_for_non_json_content() -> None:
+    octet = signed(a_request(headers={**BASE_HEADERS, "content-type": "application/octet-stream"}))
+    assert octet.headers["x-sdk-content-sha256"] == "UNSIGNED-PAYLOAD"
+    check(replace(octet, body=b"any body at all"))
+    forged = signed(a_request(headers={**BASE_HEADERS, "x-sdk-content-sha256": "UNSIGNED-PAYLOAD"}))
+    assert "UNSIGNED-PAYLOAD is not allowed" in reason_of(forged)
+    no_type = {k: v for k, v in BASE_HEADERS.items() if k != "content-type"}
+    assert "UNSIGNED-PAYLOAD is not allowed" in reason_of(
+        signed(a_request(headers={**no_type, "x-sdk-content-sha256": "UNSIGNED-PAYLOAD"})))
+
+
+def test_declared_payload_hash_must_match_the_body() -> None:
+    body = b'{"a":1}'
+    good = hashlib.sha256(body).hexdigest()
+    check(signed(a_request(body=body, headers={**BASE_HEADERS, "x-sdk-content-sha256": good})))
+    bad = signed(a_request(body=body, headers={**BASE_HEADERS, "x-sdk-content-sha256": "0" * 64}))
+    assert "does not match the body" in reason_of(bad)
+
+
+def test_v11_scope_checks() -> None:
+    req = signed(a_request(), "V11-HMAC-SHA256")
+    check(req, expected_region="cn-north-4", expected_service="ddm")
+    assert "region" in reason_of(req, expected_region="cn-south-1")
+    assert "service" in reason_of(req, expected_service="iam")
+    auth = req.headers["authorization"].replace("/20260314/", "/20260313/")
+    assert "credential date" in reason_of(replace(req, headers={**req.headers, "authorization": auth}))
+
+
+def test_bad_path_in_verify_is_a_signature_error() -> None:
+    req = signed(a_request())
+    assert "%2F" in reason_of(replace(req, raw_path="/v1/a%2Fb"))
+
+
+def test_sign_needs_host_and_v11_scope() -> None:
+    no_host = a_request(headers={k: v for k, v in BASE_HEADERS.items() if k != "host"})
+    with pytest.raises(ValueError):
+        sign(no_host, AK, SK, now=NOW)
+    with pytest.raises(ValueError):
+        sign(a_request(), AK, SK, now=NOW, algorithm="V11-HMAC-SHA256")
+    with pytest.raises(ValueError):
+        sign(a_request(), AK, SK, now=NOW, algorithm="SDK-HMAC-SHA1")
+
+
+def test_sign_skips_underscored_and_authorization_headers() -> None:
+    req = a_request(headers={**BASE_HEADERS, "x_under": "1", "authorization": "old"})
+    auth = parse_authorization(sign(req, AK, SK, now=NOW)["Authorization"])
+    assert "x_under" not in auth.signed_headers and "authorization" not in auth.signed_headers
+    assert list(auth.signed_headers) == sorted(auth.signed_headers)
+
+
+def test_key_cache_is_bounded() -> None:
+    cache = DerivedKeyCache(max_entries=2)
+    first = cache.public_key("A", "1")
+    cache.public_key("B", "2")
+    cache.public_key("C", "3")
+    assert len(cache._keys) == 2
+    assert cache.public_key("A", "1").public_numbers() == first.public_numbers()
+
+
+def test_malformed_ecdsa_signature_is_a_signature_error() -> None:
+    req = signed(a_request(), "SDK-ECDSA-P256-SHA256")
+    prefix = req.headers["authorization"].rsplit("=", 1)[0]
+    for junk in ("3006020101020101", "00", "30" * 40):
+        reason_of(replace(req, headers={**req.headers, "authorization": f"{prefix}={junk}"}))
+
+
+def test_undecodable_header_bytes_do_not_crash() -> None:
+    """aiohttp hands non-UTF-8 header bytes over as surrogate escapes; they stay signable."""
+    req = signed(a_request(headers={**BASE_HEADERS, "x-odd": "a\udcffb"}))
+    check(req)
+    reason_of(replace(req, headers={**req.headers, "x-odd": "a\udcfeb"}))
