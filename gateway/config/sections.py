@@ -1,0 +1,180 @@
+"""Parsers for the plain sections: listen, admin, store, limits, tokens, auth, authz, logging.
+
+Each takes the section's Node (None when the section is absent, meaning "all defaults") and
+returns its frozen dataclass. Cross-section checks (e.g. `limits.users` naming real users) live
+in loader.py, where the whole config is known.
+"""
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .model import (AdminConfig, AuthConfig, AuthzConfig, IpNetwork, LimitsConfig, ListenConfig,
+                    LoggingConfig, StoreConfig, TlsConfig, TokensConfig)
+from .reader import Node
+from .secrets import Sources, optional_path, path_list
+
+AK_PATTERN = r"[A-Za-z0-9]{1,64}"
+PORT_MAX = 65535
+STORE_SCHEMES = ("redis", "rediss", "unix")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+STDOUT_NAMES = ("stdout", "-")
+
+
+def listen_section(node: Node | None, sources: Sources) -> ListenConfig:
+    if node is None:
+        return ListenConfig()
+    defaults = ListenConfig()
+    config = ListenConfig(
+        host=node.string("host", defaults.host),
+        port=node.integer("port", defaults.port, maximum=PORT_MAX),
+        tls=_tls(node.child("tls"), sources),
+        trusted_proxies=_networks(node),
+        max_body_bytes=node.integer("max_body_bytes", defaults.max_body_bytes),
+    )
+    node.finish()
+    return config
+
+
+def _tls(node: Node | None, sources: Sources) -> TlsConfig | None:
+    if node is None:
+        return None
+    cert = node.string("cert_file", required=True, what="path")
+    key = node.string("key_file", required=True, what="path")
+    node.finish()
+    if cert is None or key is None:
+        return None
+    return TlsConfig(sources.path(cert), sources.path(key))
+
+
+def _networks(node: Node) -> tuple[IpNetwork, ...]:
+    found: list[IpNetwork] = []
+    for path, item in node.items("trusted_proxies"):
+        try:
+            found.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError:
+            node.problems.add(path, "not an IP address or CIDR network")
+    return tuple(found)
+
+
+def admin_section(node: Node | None) -> AdminConfig:
+    if node is None:
+        return AdminConfig()
+    defaults = AdminConfig()
+    config = AdminConfig(host=node.string("host", defaults.host),
+                         port=node.integer("port", defaults.port, maximum=PORT_MAX))
+    node.finish()
+    return config
+
+
+def url_ok(url: str, schemes: tuple[str, ...]) -> bool:
+    """A parseable URL with an allowed scheme and a host (unix: a socket path)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    if parts.scheme not in schemes:
+        return False
+    return bool(parts.path) if parts.scheme == "unix" else bool(parts.hostname)
+
+
+def store_section(node: Node | None) -> StoreConfig | None:
+    if node is None:
+        return None
+    url = node.string("url", "", required=True)
+    if url and not url_ok(url, STORE_SCHEMES):
+        node.problem("url", "must be a redis://, rediss:// or unix:// URL")
+    defaults = StoreConfig(url="")
+    config = StoreConfig(
+        url=url,
+        on_failure=node.string("on_failure", defaults.on_failure, choices=("open", "closed")),
+        replicas=node.integer("replicas", defaults.replicas),
+        timeout_ms=node.integer("timeout_ms", defaults.timeout_ms),
+    )
+    node.finish()
+    return config
+
+
+def limits_section(node: Node | None) -> LimitsConfig:
+    if node is None:
+        return LimitsConfig()
+    defaults = LimitsConfig()
+    config = LimitsConfig(
+        per_user_per_minute=node.integer("per_user_per_minute", defaults.per_user_per_minute),
+        global_per_minute=node.integer("global_per_minute", defaults.global_per_minute),
+        users=_user_limits(node.child("users")),
+        auth_failures_per_ip_per_minute=node.integer("auth_failures_per_ip_per_minute",
+                                                     defaults.auth_failures_per_ip_per_minute),
+    )
+    node.finish()
+    return config
+
+
+def _user_limits(node: Node | None) -> dict[str, int]:
+    """Per-user budgets by user name; non-string keys fall through to "unknown key"."""
+    if node is None:
+        return {}
+    found = {name: node.integer(name, 0, required=True)
+             for name in list(node.data) if isinstance(name, str)}
+    node.finish()
+    return {name: value for name, value in found.items() if value > 0}
+
+
+def tokens_section(node: Node | None, sources: Sources) -> TokensConfig:
+    if node is None:
+        return TokensConfig()
+    defaults = TokensConfig()
+    config = TokensConfig(
+        ttl_s=node.integer("ttl_s", defaults.ttl_s),
+        signing_key_file=optional_path(node, "signing_key_file", sources),
+        verification_key_files=path_list(node, "verification_key_files", sources),
+        algorithm=node.string("algorithm", defaults.algorithm, choices=("ES256", "RS256")),
+    )
+    node.finish()
+    return config
+
+
+def auth_section(node: Node | None) -> AuthConfig:
+    if node is None:
+        return AuthConfig()
+    defaults = AuthConfig()
+    config = AuthConfig(
+        max_clock_skew_s=node.integer("max_clock_skew_s", defaults.max_clock_skew_s),
+        lockout_threshold=node.integer("lockout_threshold", defaults.lockout_threshold),
+        lockout_s=node.integer("lockout_s", defaults.lockout_s),
+    )
+    node.finish()
+    return config
+
+
+def authz_section(node: Node | None) -> AuthzConfig:
+    if node is None:
+        return AuthzConfig()
+    config = AuthzConfig(enforce_dependencies=node.boolean("enforce_dependencies", True))
+    node.finish()
+    return config
+
+
+def logging_section(node: Node | None, sources: Sources) -> LoggingConfig:
+    if node is None:
+        return LoggingConfig()
+    defaults = LoggingConfig()
+    config = LoggingConfig(
+        level=node.string("level", defaults.level, choices=LOG_LEVELS),
+        access_log=_access_log(node, sources),
+        audit_log=optional_path(node, "audit_log", sources),
+    )
+    node.finish()
+    return config
+
+
+def _access_log(node: Node, sources: Sources) -> bool | Path:
+    """true/"stdout"/"-": stdout; false: off; any other string: a file path."""
+    value = node.typed("access_log", (bool, str))
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value and value not in STDOUT_NAMES:
+        return sources.path(value)
+    return True
