@@ -1,0 +1,1 @@
+"""IAM emulation: token and temporary-credential cores (pure) plus the HTTP routes the SDKs call."""
