@@ -1,0 +1,94 @@
+"""Which headers cross the proxy, both ways. Pure functions over (name, value) pairs.
+
+Hop-by-hop headers describe one TCP connection and must not be forwarded (RFC 9110 7.6.1);
+client credentials authenticate the client to the gateway, not the gateway to DDM, so they
+stop here unless the upstream auth mode is `passthrough`.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+Headers = tuple[tuple[str, str], ...]
+
+HOP_BY_HOP: frozenset[str] = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection",
+    "te", "trailer", "transfer-encoding", "upgrade",
+})
+CLIENT_CREDENTIALS: frozenset[str] = frozenset({
+    "authorization", "x-auth-token", "x-security-token", "x-sdk-date", "x-sdk-content-sha256",
+    "x-sdk-content-sm3",
+})
+# Set by the proxy itself from what it knows; a client's own values would be spoofable.
+SET_BY_PROXY: frozenset[str] = frozenset({
+    "host", "content-length", "expect", "x-request-id", "forwarded",
+    "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+})
+# Answered by the gateway (the id is the gateway's).
+RESPONSE_SET_BY_PROXY: frozenset[str] = frozenset({"x-request-id"})
+# Precomputed per direction and mode: the hot path only adds a rare `Connection` token list.
+_DROP_WITH_CREDENTIALS = HOP_BY_HOP | SET_BY_PROXY | CLIENT_CREDENTIALS
+_DROP_KEEPING_CREDENTIALS = HOP_BY_HOP | SET_BY_PROXY
+_DROP_FROM_RESPONSE = HOP_BY_HOP | RESPONSE_SET_BY_PROXY
+
+
+def connection_tokens(headers: Iterable[tuple[str, str]]) -> frozenset[str]:
+    """Header names listed in `Connection`: hop-by-hop for this one message too."""
+    return frozenset(
+        token.strip().lower()
+        for name, value in headers if name.lower() == "connection"
+        for token in value.split(",") if token.strip()
+    )
+
+
+def request_headers(incoming: Iterable[tuple[str, str]], *, keep_credentials: bool,
+                    upstream_host: str, request_id: str, client_ip: str, proto: str,
+                    original_host: str, content_length: int | None) -> Headers:
+    """The header set sent upstream: the client's, cleaned, plus the proxy's own.
+
+    `content_length` is the length of the body that will be sent (None: streamed, chunked).
+    """
+    pairs = tuple(incoming)
+    dropped = _with_connection_tokens(
+        _DROP_KEEPING_CREDENTIALS if keep_credentials else _DROP_WITH_CREDENTIALS, pairs)
+    kept = tuple((name, value) for name, value in pairs if name.lower() not in dropped)
+    own: list[tuple[str, str]] = [("Host", upstream_host)]
+    if content_length is not None:
+        own.append(("Content-Length", str(content_length)))
+    own += [("X-Request-Id", request_id), ("X-Forwarded-For", client_ip),
+            ("X-Forwarded-Proto", proto), ("X-Forwarded-Host", original_host)]
+    return tuple(own) + kept
+
+
+def response_headers(upstream: Iterable[tuple[str, str]], *, request_id: str) -> Headers:
+    """The upstream's response headers minus hop-by-hop ones, with the gateway's request id."""
+    pairs = tuple(upstream)
+    dropped = _with_connection_tokens(_DROP_FROM_RESPONSE, pairs)
+    kept = tuple((name, value) for name, value in pairs if name.lower() not in dropped)
+    return kept + (("X-Request-Id", request_id),)
+
+
+def _with_connection_tokens(dropped: frozenset[str], pairs: Headers) -> frozenset[str]:
+    """`dropped` plus the names a `Connection` header lists (usually none: no new set built)."""
+    if not any(name.lower() == "connection" for name, _ in pairs):
+        return dropped
+    return dropped | connection_tokens(pairs)
+
+
+def merge_duplicates(headers: Headers) -> Headers:
+    """One line per name (values comma-joined, RFC 9110 5.3), first spelling and order kept.
+
+    The signer sees a mapping; sending exactly what was signed needs one value per name.
+    """
+    merged: dict[str, tuple[str, list[str]]] = {}
+    for name, value in headers:
+        merged.setdefault(name.lower(), (name, []))[1].append(value)
+    return tuple((name, ", ".join(values)) for name, values in merged.values())
+
+
+def without(headers: Headers, names: frozenset[str]) -> Headers:
+    return tuple((name, value) for name, value in headers if name.lower() not in names)
+
+
+def value_of(headers: Headers, name: str) -> str | None:
+    lowered = name.lower()
+    return next((value for key, value in headers if key.lower() == lowered), None)

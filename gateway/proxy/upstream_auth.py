@@ -1,0 +1,116 @@
+"""How the gateway authenticates itself to DDM (`upstream.auth.mode`).
+
+The gateway verified the client already; DDM must now trust the gateway. Each mode is one small
+class with the same `apply` step over an immutable `OutgoingRequest`, so the proxy client never
+knows which mode runs. `token` lives in `token_auth.py` (it does I/O and caching).
+"""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from typing import Any
+
+import signer
+
+from .headers import merge_duplicates, without
+from .outgoing import Clock, OutgoingRequest, UpstreamAuth
+from .token_auth import TokenUpstreamAuth, default_session_factory
+
+__all__ = ["AkSkUpstreamAuth", "Clock", "NoUpstreamAuth", "OutgoingRequest", "PassthroughUpstreamAuth",
+           "TokenUpstreamAuth", "UpstreamAuth", "upstream_auth_from_config", "utc_now"]
+
+# Not signed, like the official SDK: HTTP libraries add or rewrite it after signing.
+_UNSIGNED: frozenset[str] = frozenset({"content-length"})
+_PROJECT_HEADER = "X-Project-Id"
+
+
+class AkSkUpstreamAuth:
+    """Re-signs every request with the gateway's own AK/SK (SDK-HMAC-SHA256 by default)."""
+
+    keeps_client_credentials = False
+    needs_body = True
+
+    def __init__(self, ak: str, sk: str, *, clock: Clock, algorithm: str = "SDK-HMAC-SHA256") -> None:
+        self._ak = ak
+        self._sk = sk
+        self._clock = clock
+        self._algorithm = algorithm
+
+    def __repr__(self) -> str:  # never show the secret key
+        return f"AkSkUpstreamAuth(ak={self._ak!r}, algorithm={self._algorithm!r})"
+
+    async def apply(self, out: OutgoingRequest) -> OutgoingRequest:
+        headers = without(out.headers, frozenset({_PROJECT_HEADER.lower()}))
+        if out.project_id:
+            headers = headers + ((_PROJECT_HEADER, out.project_id),)
+        headers = merge_duplicates(headers)
+        signable = signer.SignableRequest(
+            out.method, out.raw_path, out.raw_query,
+            {name.lower(): value for name, value in headers if name.lower() not in _UNSIGNED},
+            out.body or b"")
+        added = signer.sign(signable, self._ak, self._sk, now=self._clock(), algorithm=self._algorithm)
+        added_names = frozenset(name.lower() for name in added)
+        final = without(headers, added_names) + tuple(added.items())
+        return dataclasses.replace(out, headers=final)
+
+    def rejected(self, sent: OutgoingRequest) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class PassthroughUpstreamAuth:
+    """Forwards the client's own Authorization / X-Auth-Token: DDM checks them itself."""
+
+    keeps_client_credentials = True
+    needs_body = False
+
+    async def apply(self, out: OutgoingRequest) -> OutgoingRequest:
+        return out
+
+    def rejected(self, sent: OutgoingRequest) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class NoUpstreamAuth:
+    """Adds nothing: an upstream that trusts the network (the embedded simulator, tests)."""
+
+    keeps_client_credentials = False
+    needs_body = False
+
+    async def apply(self, out: OutgoingRequest) -> OutgoingRequest:
+        return out
+
+    def rejected(self, sent: OutgoingRequest) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+def utc_now() -> datetime:
+    """The real clock, read only at the edge and injected everywhere else."""
+    return datetime.now(timezone.utc)
+
+
+def upstream_auth_from_config(cfg: Any, *, clock: Clock = utc_now) -> UpstreamAuth:
+    """The mode named by `upstream.auth.mode`; `cfg` is duck-typed (gateway.config's object)."""
+    mode = str(getattr(cfg, "mode", "none") or "none").lower()
+    if mode == "aksk":
+        return AkSkUpstreamAuth(cfg.ak, cfg.sk, clock=clock,
+                                algorithm=getattr(cfg, "algorithm", None) or "SDK-HMAC-SHA256")
+    if mode == "token":
+        return TokenUpstreamAuth(
+            default_session_factory, iam_url=cfg.iam_url, user_name=cfg.user_name,
+            password=cfg.password, domain_name=cfg.domain_name,
+            project_id=getattr(cfg, "project_id", None), project_name=getattr(cfg, "project_name", None),
+            clock=clock)
+    if mode == "passthrough":
+        return PassthroughUpstreamAuth()
+    if mode == "none":
+        return NoUpstreamAuth()
+    raise ValueError(f"upstream.auth.mode: unknown mode {mode!r} (aksk | token | passthrough | none)")
