@@ -1,0 +1,233 @@
+"""The DDM route catalog: which operation a (method, path) is and which IAM action it needs.
+
+The table lives in routes.yaml (data, validated at load). Matching is on the hot path, so the
+rows are indexed once into one trie per HTTP method: literal segments are tried before route
+variables, a variable is a whole non-empty segment, and nothing is tried that cannot match.
+An unknown route yields None (the gateway answers 404 APIGW.0101), never a default action.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import yaml
+
+from .document import action_problem
+from .errors import PolicyError
+
+ROUTES_FILE = Path(__file__).with_name("routes.yaml")
+METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH"})
+SOURCES = frozenset({"ch5", "rule", "public"})
+
+
+@dataclass(frozen=True)
+class RouteRow:
+    """One catalog row as written in routes.yaml, with its dependencies resolved."""
+
+    method: str
+    path: str
+    operation: str
+    action: str | None
+    section: str | None
+    resource_type: str | None
+    resource_param: str | None
+    dependencies: tuple[str, ...]
+    source: str
+    why: str | None = None
+
+    @property
+    def template(self) -> tuple[str, ...]:
+        """Path split like request segments: "/" -> ("",), "/v1/{p}" -> ("", "v1", "{p}")."""
+        return ("",) if self.path == "/" else tuple(self.path.split("/"))
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(s[1:-1] for s in self.template if _is_variable(s))
+
+    @property
+    def version(self) -> str:
+        """Which error shape the route uses: the major API version ("v1" for GET /)."""
+        first = self.template[1] if len(self.template) > 1 else "v1"
+        return first.split(".")[0]
+
+    @property
+    def gateway_choice(self) -> bool:
+        return self.source == "rule"
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    """A request resolved to its catalog row and the values of the row's path parameters."""
+
+    operation: str
+    action: str                       # "" only for the unauthenticated GET /
+    version: str
+    project_id: str | None
+    resource_type: str | None
+    resource_id: str | None
+    params: Mapping[str, str]
+    dependencies: tuple[str, ...]
+    authenticated: bool
+    gateway_choice: bool
+
+
+@dataclass
+class _Node:
+    literals: dict[str, "_Node"] = field(default_factory=dict)
+    variable: "_Node | None" = None
+    row: RouteRow | None = None
+
+
+def _is_variable(segment: str) -> bool:
+    return len(segment) > 2 and segment[0] == "{" and segment[-1] == "}"
+
+
+class RouteCatalog:
+    """Immutable after construction; `match` is safe to call concurrently."""
+
+    def __init__(self, rows: list[RouteRow], condition_keys: Mapping[str, str]) -> None:
+        self._rows = tuple(rows)
+        self._condition_keys = dict(condition_keys)
+        self._tries: dict[str, _Node] = {}
+        problems = [p for row in self._rows for p in self._insert(row)]
+        if problems:
+            raise PolicyError(problems)
+
+    @classmethod
+    def load_default(cls) -> "RouteCatalog":
+        """The catalog shipped in policies/routes.yaml."""
+        return cls.from_document(yaml.safe_load(ROUTES_FILE.read_text(encoding="utf-8")))
+
+    @classmethod
+    def from_document(cls, data: Any) -> "RouteCatalog":
+        """Validate a routes document (the routes.yaml shape); PolicyError lists all problems."""
+        problems: list[str] = []
+        rows = _rows(data, problems)
+        if problems:
+            raise PolicyError(problems)
+        return cls(rows, data.get("condition_keys") or {})
+
+    def registered_actions(self) -> frozenset[str]:
+        """Every action a route names (for validate_document(known_actions=...))."""
+        return frozenset(row.action for row in self._rows if row.action)
+
+    def operations(self) -> list[RouteRow]:
+        """Every row, in file order (for tests and documentation)."""
+        return list(self._rows)
+
+    def match(self, method: str, segments: tuple[str, ...]) -> RouteMatch | None:
+        """The route for a decoded path split on "/" (leading "" included), or None."""
+        if not segments or segments[0] != "":
+            return None
+        if len(segments) > 1 and segments[-1] == "":
+            segments = segments[:-1]
+        root = self._tries.get(method.upper())
+        if root is None:
+            return None
+        values: list[str] = []
+        row = _walk(root, segments, 1, values)
+        return None if row is None else _matched(row, values)
+
+    def resource_urn(self, match: RouteMatch, *, region: str, domain_id: str) -> str | None:
+        """ddm:<region>:<domain_id>:<type>:<id> for the resource the route names, else None."""
+        if match.resource_type is None or match.resource_id is None:
+            return None
+        return f"ddm:{region}:{domain_id}:{match.resource_type}:{match.resource_id}"
+
+    def condition_keys(self, match: RouteMatch) -> dict[str, str]:
+        """Request condition keys from path parameters (ddm:InstanceId, ddm:DatabaseName, ...)."""
+        return {self._condition_keys[name]: value for name, value in match.params.items()
+                if name in self._condition_keys}
+
+    def _insert(self, row: RouteRow) -> list[str]:
+        node = self._tries.setdefault(row.method, _Node())
+        for segment in row.template[1:]:
+            if _is_variable(segment):
+                node.variable = node.variable or _Node()
+                node = node.variable
+            else:
+                node = node.literals.setdefault(segment, _Node())
+        if node.row is not None:
+            return [f"routes: {row.method} {row.path} has the same shape as {node.row.path}"]
+        node.row = row
+        return []
+
+
+def _walk(node: _Node, segments: tuple[str, ...], index: int, values: list[str]) -> RouteRow | None:
+    """Depth-first, literal before variable; `values` collects variable segments on success."""
+    if index == len(segments):
+        return node.row
+    segment = segments[index]
+    literal = node.literals.get(segment)
+    if literal is not None:
+        found = _walk(literal, segments, index + 1, values)
+        if found is not None:
+            return found
+    if node.variable is not None and segment:
+        values.append(segment)
+        found = _walk(node.variable, segments, index + 1, values)
+        if found is not None:
+            return found
+        values.pop()
+    return None
+
+
+def _matched(row: RouteRow, values: list[str]) -> RouteMatch:
+    params = MappingProxyType(dict(zip(row.variables, values)))
+    return RouteMatch(
+        operation=row.operation, action=row.action or "", version=row.version,
+        project_id=params.get("project_id"), resource_type=row.resource_type,
+        resource_id=params.get(row.resource_param) if row.resource_param else None,
+        params=params, dependencies=row.dependencies, authenticated=row.action is not None,
+        gateway_choice=row.gateway_choice)
+
+
+def _rows(data: Any, problems: list[str]) -> list[RouteRow]:
+    if not isinstance(data, dict) or not isinstance(data.get("routes"), list):
+        problems.append("routes: the document must be a mapping with a 'routes' list")
+        return []
+    actions = frozenset(data.get("actions") or ())
+    for action in sorted(actions):
+        problem = action_problem(action)
+        if problem or "*" in action:
+            problems.append(f"actions: {problem or f'{action!r} must not contain wildcards'}")
+    named = data.get("dependencies") or {}
+    for name, deps in named.items():
+        problems.extend(f"dependencies.{name}[{i}]: {action_problem(d)}"
+                        for i, d in enumerate(deps) if action_problem(d))
+    types = data.get("resource_types") or {}
+    return [row for index, item in enumerate(data["routes"])
+            if (row := _row(item, f"routes[{index}]", actions, named, types, problems))]
+
+
+def _row(item: Any, path: str, actions: frozenset[str], named: Mapping[str, list[str]],
+         types: Mapping[str, str], problems: list[str]) -> RouteRow | None:
+    if not isinstance(item, dict):
+        problems.append(f"{path}: must be a mapping")
+        return None
+    before = len(problems)
+    method, route, action = item.get("method"), item.get("path"), item.get("action")
+    source, rtype, deps = item.get("source"), item.get("resource"), item.get("dependencies")
+    if method not in METHODS:
+        problems.append(f"{path}.method: {method!r} is not one of {sorted(METHODS)}")
+    if not isinstance(route, str) or not route.startswith("/"):
+        problems.append(f"{path}.path: must start with '/'")
+    if not isinstance(item.get("operation"), str) or not item["operation"]:
+        problems.append(f"{path}.operation: required")
+    if source not in SOURCES:
+        problems.append(f"{path}.source: {source!r} is not one of {sorted(SOURCES)}")
+    if (action is None) != (source == "public"):
+        problems.append(f"{path}.action: required unless source is 'public'")
+    elif action is not None and action not in actions:
+        problems.append(f"{path}.action: {action!r} is not a registered action")
+    if deps is not None and deps not in named:
+        problems.append(f"{path}.dependencies: unknown dependency set {deps!r}")
+    param = types.get(rtype) if rtype is not None else None
+    if rtype is not None and (param is None or f"{{{param}}}" not in str(route)):
+        problems.append(f"{path}.resource: {rtype!r} is unknown or its id is not in the path")
+    if len(problems) > before:
+        return None
+    return RouteRow(method, route, item["operation"], action, item.get("section"), rtype, param,
+                    tuple(named[deps]) if deps else (), source, item.get("why"))
