@@ -1,0 +1,74 @@
+"""The vocabulary every limiter store speaks: rules in, one decision out.
+
+Kept free of asyncio and redis so the pure cores and the gateway can share it; the `LimitStore`
+protocol is the one seam between the request pipeline and wherever the counters live.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol, Sequence
+
+
+@dataclass(frozen=True)
+class LimitRule:
+    """At most `limit` accepted hits for `key` in any rolling `window_s` seconds."""
+
+    name: str  # "user" | "global" | "ip": what the gateway reports in RateLimit headers
+    key: str
+    limit: int
+    window_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class RuleState:
+    """One rule's budget after a request, as the RateLimit header needs it."""
+
+    name: str
+    limit: int
+    remaining: int
+    reset_s: float  # until the oldest counted hit leaves the window; 0 when nothing is counted
+
+
+@dataclass(frozen=True)
+class LimitDecision:
+    allowed: bool
+    rejected_by: str | None  # the first rule that refused; None when allowed or locked
+    locked: bool  # the lock_key was locked: nothing was checked or consumed
+    lock_remaining_s: float
+    states: tuple[RuleState, ...]  # one per rule, in rule order, after this request
+    retry_after_s: int  # whole seconds until the refusing rule frees a slot; 0 when allowed
+
+
+class StoreUnavailable(Exception):
+    """The store could not answer in time and policy says not to guess (on_failure: closed)."""
+
+
+class LimitStore(Protocol):
+    async def acquire(self, rules: Sequence[LimitRule], *, lock_key: str | None = None) -> LimitDecision: ...
+
+    async def record_failure(self, key: str, *, threshold: int = 5, lock_s: float = 300.0) -> bool: ...
+
+    async def lock_remaining(self, key: str) -> float: ...
+
+    async def clear_failures(self, key: str) -> None: ...
+
+    async def revoke(self, token_id: str, ttl_s: float) -> None: ...
+
+    async def revoked_since(self, cursor: float) -> tuple[list[str], float]: ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+def whole_seconds(seconds: float) -> int:
+    """Retry-After is whole seconds, rounded up so a client that waits exactly that long succeeds."""
+    return max(0, math.ceil(seconds - 1e-9))
+
+
+def scaled_rules(rules: Sequence[LimitRule], divisor: int) -> tuple[LimitRule, ...]:
+    """Each replica's share of a shared budget: ceil(limit / replicas), never below one."""
+    if divisor <= 1:
+        return tuple(rules)
+    return tuple(LimitRule(r.name, r.key, max(1, math.ceil(r.limit / divisor)), r.window_s) for r in rules)

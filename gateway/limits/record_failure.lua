@@ -1,0 +1,24 @@
+-- One failed attempt for a key; locks it when the streak reaches the threshold.
+-- KEYS[1] lock (value: locked-until ms) | KEYS[2] failure streak counter
+-- ARGV[1] now in ms, '' = the server's clock | ARGV[2] threshold | ARGV[3] lock_ms
+-- Returns 1 when the key is locked (already, or from this failure on), else 0.
+local now
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+local threshold = tonumber(ARGV[2])
+local lock_ms = math.ceil(tonumber(ARGV[3]))
+if tonumber(redis.call('GET', KEYS[1]) or '0') > now then
+  return 1
+end
+local failures = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], lock_ms)
+if failures >= threshold then
+  redis.call('SET', KEYS[1], string.format('%.3f', now + lock_ms), 'PX', lock_ms)
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+return 0

@@ -1,0 +1,99 @@
+"""Redis with a safety net: a per-call deadline, a circuit breaker and a policy for outages.
+
+`on_failure: open` keeps serving from a per-replica in-process store whose limits are the shared
+ones divided by the replica count, so N replicas together stay near the shared budget;
+`closed` raises `StoreUnavailable` at once (the gateway answers 503). Either way no request waits
+on a dead Redis for longer than one deadline, and only while the breaker is still closed.
+
+The 50 ms deadline itself is the primary's (`RedisStore(timeout_s=0.05)` bounds each pipelined
+batch from the moment it is sent), so time a call spends queued behind a busy event loop is not
+blamed on Redis. `timeout_s` here is only a backstop for primaries that do not bound themselves.
+
+Token revocation never falls back: a revocation only one replica knows about would be a lie, so
+it fails loudly and callers keep the ids they already have.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Awaitable, Callable, Sequence, TypeVar
+
+from .breaker import CircuitBreaker
+from .memory import MemoryStore
+from .model import LimitDecision, LimitRule, LimitStore, StoreUnavailable, scaled_rules
+
+T = TypeVar("T")
+ON_FAILURE_POLICIES = ("open", "closed")
+FAILURES = (StoreUnavailable, TimeoutError, OSError)
+
+
+class ResilientStore:
+    def __init__(self, primary: LimitStore, *, on_failure: str = "open", fallback: LimitStore | None = None,
+                 replicas: int = 1, clock: Callable[[], float] = time.monotonic,
+                 breaker_open_s: float = 1.0, timeout_s: float = 0.2) -> None:
+        if on_failure not in ON_FAILURE_POLICIES:
+            raise ValueError(f"on_failure must be one of {ON_FAILURE_POLICIES}, not {on_failure!r}")
+        if replicas < 1:
+            raise ValueError("replicas must be at least 1")
+        self._primary = primary
+        self._fallback: LimitStore = fallback if fallback is not None else MemoryStore()
+        self._falls_back = on_failure == "open"
+        self._replicas = replicas
+        self._clock = clock
+        self._timeout_s = timeout_s
+        self._breaker = CircuitBreaker(breaker_open_s)
+
+    @property
+    def degraded(self) -> bool:
+        """True while the breaker is open: answers come from the fallback, or are refused."""
+        return self._breaker.is_open
+
+    async def acquire(self, rules: Sequence[LimitRule], *, lock_key: str | None = None) -> LimitDecision:
+        return await self._call(lambda s: s.acquire(rules, lock_key=lock_key),
+                                lambda s: s.acquire(scaled_rules(rules, self._replicas), lock_key=lock_key))
+
+    async def record_failure(self, key: str, *, threshold: int = 5, lock_s: float = 300.0) -> bool:
+        return await self._call(lambda s: s.record_failure(key, threshold=threshold, lock_s=lock_s))
+
+    async def lock_remaining(self, key: str) -> float:
+        return await self._call(lambda s: s.lock_remaining(key))
+
+    async def clear_failures(self, key: str) -> None:
+        await self._call(lambda s: s.clear_failures(key))
+
+    async def revoke(self, token_id: str, ttl_s: float) -> None:
+        await self._call(lambda s: s.revoke(token_id, ttl_s), may_fall_back=False)
+
+    async def revoked_since(self, cursor: float) -> tuple[list[str], float]:
+        return await self._call(lambda s: s.revoked_since(cursor), may_fall_back=False)
+
+    async def ping(self) -> bool:
+        """Readiness probe; doubles as the half-open probe so recovery needs no traffic.
+        True while degraded under `open` (the replica still serves), False under `closed`."""
+        try:
+            return await self._call(lambda s: s.ping())
+        except StoreUnavailable:
+            return False
+
+    async def close(self) -> None:
+        await self._primary.close()
+        await self._fallback.close()
+
+    async def _call(self, on_primary: Callable[[LimitStore], Awaitable[T]],
+                    on_fallback: Callable[[LimitStore], Awaitable[T]] | None = None,
+                    *, may_fall_back: bool = True) -> T:
+        if self._breaker.allow(self._clock()):
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    result = await on_primary(self._primary)
+            except FAILURES:
+                self._breaker.failed(self._clock())
+            except BaseException:
+                self._breaker.abandoned()  # cancelled or a bug: no verdict on the store's health
+                raise
+            else:
+                self._breaker.succeeded()
+                return result
+        if self._falls_back and may_fall_back:
+            return await (on_fallback or on_primary)(self._fallback)
+        raise StoreUnavailable("the shared store is unavailable")

@@ -1,0 +1,21 @@
+-- Live revoked ids with a sequence above the cursor, and the new cursor.
+-- KEYS[1] ids by sequence | KEYS[2] ids by expiry ms | KEYS[3] sequence counter
+-- ARGV[1] now in ms, '' = the server's clock | ARGV[2] cursor
+-- A cursor above the counter means Redis lost its data (restart): start over from zero.
+local now
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
+local cursor = tonumber(ARGV[2])
+if cursor > seq then cursor = 0 end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. cursor, '+inf')
+local live = {}
+for _, id in ipairs(ids) do
+  local expires = redis.call('ZSCORE', KEYS[2], id)
+  if expires and tonumber(expires) > now then live[#live + 1] = id end
+end
+return {seq, live}

@@ -1,0 +1,95 @@
+"""The exact rolling-window limiter: a log of accepted hits per key.
+
+A sliding LOG is exact where counters approximate: a key is over its limit exactly when `limit`
+hits were accepted in the last `window_s` seconds. Memory stays bounded because a key never holds
+more than `limit` timestamps and idle keys are evicted. Pure: the caller passes `now`, so tests
+drive time and the same maths backs every store (the Redis Lua script mirrors it).
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from .expiry import evict_expired, touch
+from .model import LimitDecision, LimitRule, RuleState
+
+
+@dataclass
+class HitLog:
+    """Accepted hits for one key, oldest first; only timestamps inside the window are kept."""
+
+    window_s: float
+    hits: deque[float] = field(default_factory=deque)
+
+    def prune(self, now: float) -> None:
+        """A hit at t counts while now < t + window, so it leaves exactly at t + window."""
+        horizon = now - self.window_s
+        while self.hits and self.hits[0] <= horizon:
+            self.hits.popleft()
+
+    def is_idle(self, now: float) -> bool:
+        """Every hit has left the window (the same comparison as `prune`, so they never disagree)."""
+        return not self.hits or self.hits[-1] <= now - self.window_s
+
+
+def rule_state(rule: LimitRule, log: HitLog | None, now: float) -> RuleState:
+    count = len(log.hits) if log else 0
+    reset = log.hits[0] + rule.window_s - now if log and log.hits else 0.0
+    return RuleState(rule.name, rule.limit, max(0, rule.limit - count), max(0.0, reset))
+
+
+def slot_frees_in(rule: LimitRule, log: HitLog | None, now: float) -> float:
+    """Seconds until one more hit would fit: when the hit `limit` places from the newest leaves."""
+    hits = log.hits if log else deque()
+    surplus = len(hits) - rule.limit
+    if rule.limit <= 0 or surplus < 0:
+        return rule.window_s if rule.limit <= 0 else 0.0
+    return hits[surplus] + rule.window_s - now
+
+
+def retry_after(seconds: float) -> int:
+    """Whole seconds, rounded up, at least one: waiting that long is enough to get in."""
+    return max(1, math.ceil(seconds - 1e-9))
+
+
+class SlidingWindowLimiter:
+    """Hit logs for many keys; `acquire` checks every rule and records only if all pass."""
+
+    def __init__(self) -> None:
+        self._logs: OrderedDict[str, HitLog] = OrderedDict()
+
+    def __len__(self) -> int:
+        """Tracked keys: what the memory-bound tests watch."""
+        return len(self._logs)
+
+    def peek(self, rules: Sequence[LimitRule], now: float) -> tuple[RuleState, ...]:
+        """Current budgets without recording anything (a locked caller consumes nothing)."""
+        return tuple(rule_state(rule, self._pruned(rule, now), now) for rule in rules)
+
+    def acquire(self, rules: Sequence[LimitRule], now: float) -> LimitDecision:
+        evict_expired(self._logs, now, HitLog.is_idle)
+        logs = [self._pruned(rule, now) for rule in rules]
+        for rule, log in zip(rules, logs):
+            if (len(log.hits) if log else 0) >= rule.limit:
+                states = tuple(rule_state(r, lg, now) for r, lg in zip(rules, logs))
+                return LimitDecision(False, rule.name, False, 0.0, states,
+                                     retry_after(slot_frees_in(rule, log, now)))
+        states = tuple(self._record(rule, now) for rule in rules)
+        return LimitDecision(True, None, False, 0.0, states, 0)
+
+    def _pruned(self, rule: LimitRule, now: float) -> HitLog | None:
+        log = self._logs.get(rule.key)
+        if log is not None:
+            log.prune(now)
+        return log
+
+    def _record(self, rule: LimitRule, now: float) -> RuleState:
+        log = self._logs.get(rule.key) or HitLog(rule.window_s)
+        log.window_s = rule.window_s
+        log.hits.append(now)
+        while len(log.hits) > max(rule.limit, 1):
+            log.hits.popleft()
+        touch(self._logs, rule.key, log)
+        return rule_state(rule, log, now)

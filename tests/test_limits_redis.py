@@ -1,0 +1,127 @@
+"""What only the Redis store has to prove: one round trip, the server's clock, TTLs, NOSCRIPT."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from gateway.limits import LimitRule, RedisStore
+
+
+@pytest.fixture
+async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[RedisStore]:
+    created = RedisStore(redis_url, timeout_s=2.0)
+    yield created
+    await created.close()
+
+
+SCRIPT_INTERNAL = {"time", "zremrangebyscore", "zrange", "zcard", "zadd", "pexpire", "get", "del"}
+
+
+async def client_commands(raw: aioredis.Redis) -> dict[str, int]:
+    """Commands clients sent (commandstats also counts the ones scripts run inside Redis)."""
+    stats = await raw.info("commandstats")
+    names = {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+    return {k: v for k, v in names.items() if k not in SCRIPT_INTERNAL | {"config|resetstat", "info"}}
+
+
+async def test_one_evalsha_per_acquire(store: RedisStore, raw: aioredis.Redis) -> None:
+    rules = [LimitRule("user", "u", 100), LimitRule("global", "g", 1000)]
+    await store.acquire(rules, lock_key="ak:A")  # loads the script (NOSCRIPT) once
+    await raw.config_resetstat()
+    for _ in range(10):
+        await store.acquire(rules, lock_key="ak:A")
+    await asyncio.gather(*(store.acquire(rules) for _ in range(10)))
+    assert await client_commands(raw) == {"evalsha": 20}
+
+
+async def test_uses_the_server_clock(store: RedisStore) -> None:
+    rule = LimitRule("user", "u", 2, window_s=0.3)
+    assert [(await store.acquire([rule])).allowed for _ in range(3)] == [True, True, False]
+    await asyncio.sleep(0.35)
+    assert (await store.acquire([rule])).allowed
+
+
+async def test_replicas_share_one_budget(redis_url: str, store: RedisStore) -> None:
+    other = RedisStore(redis_url, timeout_s=2.0)
+    rule = LimitRule("user", "shared", 3)
+    try:
+        outcomes = [(await s.acquire([rule])).allowed for s in (store, other, store, other)]
+    finally:
+        await other.close()
+    assert outcomes == [True, True, True, False]
+
+
+async def test_every_key_expires(store: RedisStore, raw: aioredis.Redis) -> None:
+    await store.acquire([LimitRule("user", "u", 5, 60), LimitRule("global", "g", 50, 60)], lock_key="ak:A")
+    await store.record_failure("ak:B")
+    for _ in range(5):
+        await store.record_failure("ak:C")
+    await store.revoke("jti", 30)
+    keys = await raw.keys("*")
+    assert keys
+    for key in keys:
+        assert 0 < await raw.pttl(key) <= 300_000, key
+
+
+async def test_hundred_thousand_users_leave_nothing_behind(store: RedisStore, raw: aioredis.Redis) -> None:
+    window_s, users, batch = 0.5, 100_000, 500
+    started = time.monotonic()
+    for first in range(0, users, batch):
+        await asyncio.gather(*(store.acquire([LimitRule("user", f"user-{i}", 60, window_s)])
+                               for i in range(first, first + batch)))
+    keyspace = (await raw.info("keyspace")).get("db0", {})
+    assert keyspace.get("keys", 0) == keyspace.get("expires", -1)  # every key has a TTL
+    assert keyspace["keys"] > 0
+    deadline = started + 60
+    while await raw.dbsize() and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)  # Redis' active expiry reclaims idle users on its own
+    assert await raw.dbsize() == 0
+
+
+async def test_reloads_script_after_flush(store: RedisStore, raw: aioredis.Redis) -> None:
+    rule = LimitRule("user", "u", 5)
+    assert (await store.acquire([rule])).allowed
+    await raw.script_flush()
+    assert (await store.acquire([rule])).states[0].remaining == 3
+    assert await store.lock_remaining("nobody") == 0.0
+
+
+async def test_failure_streak_expires_with_real_ttl(store: RedisStore) -> None:
+    for _ in range(2):
+        await store.record_failure("ak:T", threshold=3, lock_s=0.2)
+    await asyncio.sleep(0.25)
+    assert await store.record_failure("ak:T", threshold=3, lock_s=0.2) is False
+
+
+async def test_concurrent_calls_reload_the_script_once(store: RedisStore, raw: aioredis.Redis) -> None:
+    await store.acquire([LimitRule("user", "warm", 5)])
+    await raw.script_flush()
+    await raw.config_resetstat()
+    decisions = await asyncio.gather(*(store.acquire([LimitRule("user", f"u{i}", 5)]) for i in range(50)))
+    assert all(d.allowed and d.states[0].remaining == 4 for d in decisions)
+    assert (await client_commands(raw)).get("script|load") == 1
+
+
+def test_packed_batch_matches_redis_py_encoding() -> None:
+    from redis.asyncio.connection import Connection
+
+    from gateway.limits.pipelining import LuaScript, PendingCall, pack_evalshas
+
+    script = LuaScript.of("t", "return 1")
+    calls = [PendingCall.__new__(PendingCall) for _ in range(2)]
+    for call, key in zip(calls, ("ddmgw:rl:ü", "k2")):
+        call.script, call.keys, call.args = script, [key, "other"], ["2 - id:1 0 60 60000.0", 7]
+    expected = b"".join(b"".join(Connection().pack_command("EVALSHA", script.sha, 2, *c.keys, *c.args))
+                        for c in calls)
+    assert pack_evalshas(calls) == expected
