@@ -55,3 +55,27 @@ def error_body(code: str, message: str, request_id: str, *, legacy: bool) -> byt
         body["errCode"] = code
         body["externalMessage"] = message
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+           405: "Method Not Allowed", 413: "Request Entity Too Large", 429: "Too Many Requests",
+           500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+@dataclass
+class IamError(Exception):
+    """An error of the emulated IAM routes, answered the way Huawei IAM (Keystone) does."""
+
+    status: int
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.message}"
+
+
+def iam_error_body(err: IamError, request_id: str) -> bytes:
+    """Keystone's nested `error` object, plus the flat fields the official SDK reads."""
+    body = {"error": {"code": err.status, "title": _TITLES.get(err.status, "Error"), "message": err.message},
+            "error_code": err.code, "error_msg": err.message, "request_id": request_id}
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")

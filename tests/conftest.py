@@ -90,3 +90,26 @@ def redis_url(redis_server: RedisServer) -> Iterator[str]:
     client.flushall()
     client.close()
     yield redis_server.url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def gateway_log_file() -> Iterator[None]:
+    """Everything the gateway logs through `logging` during the run also lands in the test log
+    directory, so test_zz_no_secrets can prove no secret was ever logged."""
+    import logging
+
+    from .harness import TEST_LOG_DIR
+
+    handler = logging.FileHandler(TEST_LOG_DIR / "app.log", encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous = root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+        handler.close()

@@ -1,0 +1,67 @@
+"""The admin listener: liveness, readiness (store and upstream) — never on the public port."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from .services import SERVICES
+
+PUBLIC_APP = web.AppKey("public_app", web.Application)
+
+
+def create_admin_app(public_app: web.Application) -> web.Application:
+    admin = web.Application()
+    admin[PUBLIC_APP] = public_app
+    admin.router.add_get("/healthz", healthz)
+    admin.router.add_get("/readyz", readyz)
+    admin.router.add_get("/metrics", metrics)
+    return admin
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    public = request.app[PUBLIC_APP]
+    if SERVICES not in public:
+        return web.json_response({"status": "starting"}, status=503)
+    services = public[SERVICES]
+    store_ok = await _ping(services.store)
+    degraded = bool(getattr(services.store, "degraded", False))
+    checks: dict[str, Any] = {"config": "loaded",
+                              "store": "ok" if store_ok and not degraded else ("degraded" if degraded else "down"),
+                              "upstream": "ok" if await _upstream_reachable(services.upstream) else "down"}
+    ready = checks["store"] in ("ok", "degraded") and checks["upstream"] == "ok"
+    return web.json_response({"status": "ready" if ready else "not ready", "checks": checks},
+                             status=200 if ready else 503)
+
+
+async def _ping(store: Any) -> bool:
+    try:
+        return bool(await asyncio.wait_for(store.ping(), 0.5))
+    except Exception:
+        return False
+
+
+async def _upstream_reachable(upstream: Any) -> bool:
+    probe = getattr(upstream, "probe", None)
+    if probe is None:
+        return True
+    try:
+        return bool(await asyncio.wait_for(probe(), 1.0))
+    except Exception:
+        return False
+
+
+async def metrics(request: web.Request) -> web.Response:
+    public = request.app[PUBLIC_APP]
+    if SERVICES not in public:
+        return web.Response(status=503, text="starting\n")
+    services = public[SERVICES]
+    services.observability.metrics.store_degraded.set(1.0 if getattr(services.store, "degraded", False) else 0.0)
+    return web.Response(text=services.observability.metrics.render(),
+                        content_type="text/plain", charset="utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})

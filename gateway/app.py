@@ -1,0 +1,83 @@
+"""The app factory: components built at startup, owned by the app, closed at cleanup.
+
+The middleware order is listed once here; the DDM pipeline order lives in pipeline/ddm.py.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, AsyncIterator, Callable
+
+from aiohttp import web
+
+from signer import DerivedKeyCache
+
+from .iam.keys import KeyRing
+from .iam.routes import add_iam_routes
+from .iam.temporary import TemporaryCredentialService
+from .iam.tokens import TokenService
+from .limits import create_store
+from .pipeline.auth_guard import FailedAuthGuard
+from .pipeline.ddm import handle_ddm
+from .observability.access import OBSERVABILITY, Observability, access_log_middleware
+from .pipeline.request_id import request_id_middleware
+from .proxy.client import UpstreamClient
+from .proxy.upstream_auth import NoUpstreamAuth, upstream_auth_from_config
+from .revocation import RevocationCache
+from .services import SERVICES, Runtime, Services
+
+Clock = Callable[[], float]
+
+
+def create_app(config: Any, *, upstream_url: str | None = None, clock: Clock = time.time,
+               runtime: Runtime | None = None) -> web.Application:
+    """The public app. `upstream_url` overrides config.upstream.url (the embedded simulator)."""
+    app = web.Application(middlewares=[access_log_middleware, request_id_middleware])
+    add_iam_routes(app)
+    app.router.add_route("*", "/{tail:.*}", handle_ddm)
+    app.cleanup_ctx.append(_services_context(config, upstream_url, clock, runtime))
+    return app
+
+
+def _services_context(config: Any, upstream_url: str | None, clock: Clock, runtime: Runtime | None):  # type: ignore[no-untyped-def]
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        services = build_services(config, upstream_url=upstream_url, clock=clock, runtime=runtime)
+        await services.upstream.start()
+        await services.revocations.start()
+        app[SERVICES] = services
+        app[OBSERVABILITY] = services.observability
+        try:
+            yield
+        finally:
+            services.observability.close()
+            await services.revocations.close()
+            await services.upstream.close()
+            await services.store.close()
+    return context
+
+
+def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
+                   runtime: Runtime | None = None) -> Services:
+    keys = KeyRing.load_or_create(
+        signing_key_file=config.tokens.signing_key_file, state_dir=config.state_dir,
+        verification_key_files=config.tokens.verification_key_files, algorithm=config.tokens.algorithm)
+    store_cfg = config.store
+    store = create_store(store_cfg.url if store_cfg else None,
+                         on_failure=store_cfg.on_failure if store_cfg else "open",
+                         replicas=store_cfg.replicas if store_cfg else 1, clock=clock)
+    upstream = config.upstream
+    auth = upstream_auth_from_config(upstream.auth) if upstream is not None else NoUpstreamAuth()
+    client = UpstreamClient(
+        upstream_url or upstream.url, auth,
+        connect_timeout_s=upstream.connect_timeout_s if upstream else 3.0,
+        timeout_s=upstream.timeout_s if upstream else 60.0,
+        retry_idempotent=upstream.retry_idempotent if upstream else True,
+        max_body_bytes=config.listen.max_body_bytes)
+    services = Services(
+        runtime=runtime or Runtime.from_config(config),
+        tokens=TokenService(keys, ttl_s=config.tokens.ttl_s, clock=clock),
+        temporary=TemporaryCredentialService(keys.secret_key_material(), clock=clock),
+        store=store, revocations=RevocationCache(store), upstream=client,
+        auth_guard=FailedAuthGuard(store, per_minute=config.limits.auth_failures_per_ip_per_minute,
+                                   clock=clock),
+        key_cache=DerivedKeyCache(), observability=Observability.from_config(config.logging), clock=clock)
+    return services

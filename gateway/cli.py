@@ -1,0 +1,150 @@
+"""`ddm-gateway` command line (CONTRACT.md): serve, sim, config check, policy, hash-password, curl."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from typing import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ddm-gateway", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gateway (no --config: the built-in demo)")
+    serve.add_argument("--config", help="YAML config file")
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
+    serve.add_argument("--allow-per-worker-limits", action="store_true",
+                       help="allow --workers > 1 with the in-process store (limits multiply)")
+
+    sim = sub.add_parser("sim", help="run the DDM simulator alone")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=9000)
+    sim.add_argument("--require-aksk", metavar="AK:SK", help="require SDK-HMAC-SHA256 signatures by this key")
+    sim.add_argument("--require-token", metavar="TOKEN", help="require this X-Auth-Token")
+    sim.add_argument("--job-seconds", type=float, default=2.0, help="how long asynchronous jobs take")
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate a config file")
+    check.add_argument("file")
+
+    policy = sub.add_parser("policy", help="policy tools")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    simulate = policy_sub.add_parser("simulate", help="decide one action for one user")
+    simulate.add_argument("--config", required=True)
+    simulate.add_argument("--user", required=True)
+    simulate.add_argument("--domain", help="domain name, when the user name is not unique")
+    simulate.add_argument("--project", required=True)
+    simulate.add_argument("--action", required=True)
+    simulate.add_argument("--resource")
+    simulate.add_argument("--context", action="append", default=[], metavar="KEY=VALUE")
+    validate = policy_sub.add_parser("validate", help="validate a policy document (JSON or YAML)")
+    validate.add_argument("file")
+
+    sub.add_parser("hash-password", help="read a password on stdin, print a password_hash value")
+
+    curl = sub.add_parser("curl", help="send one signed request and print the response")
+    curl.add_argument("--ak")
+    curl.add_argument("--sk")
+    curl.add_argument("--algorithm", default="SDK-HMAC-SHA256")
+    curl.add_argument("--region", help="region for V11-HMAC-SHA256 (default from the URL's gateway)")
+    curl.add_argument("--service", default="ddm", help="service for V11-HMAC-SHA256")
+    curl.add_argument("--token")
+    curl.add_argument("-X", "--request", dest="method")
+    curl.add_argument("-d", "--data")
+    curl.add_argument("-H", "--header", action="append", default=[])
+    curl.add_argument("-i", "--include", action="store_true", help="print the response headers")
+    curl.add_argument("-k", "--insecure", action="store_true", help="do not verify TLS certificates")
+    curl.add_argument("url")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"serve": _serve, "sim": _sim, "config": _config, "policy": _policy,
+               "hash-password": _hash_password, "curl": _curl}[args.command]
+    return handler(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .config import ConfigError, demo_config, load_config
+    from .server import run_gateway
+    from .workers import refusal, run_workers
+    if args.config is None:
+        config = demo_config()
+    else:
+        try:
+            config = load_config(args.config)
+        except ConfigError as err:
+            print("\n".join(err.problems), file=sys.stderr)
+            return 2
+    problem = refusal(config, args.workers, args.allow_per_worker_limits)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        return run_workers(args.config, args.workers)
+    if args.config is None:
+        _print_demo_banner(config)
+    asyncio.run(run_gateway(config))
+    return 0
+
+
+def _print_demo_banner(config: object) -> None:
+    from .demo import demo_banner
+    print(demo_banner(config), flush=True)
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from ddmsim import run_sim
+    require_aksk = None
+    if args.require_aksk:
+        ak, sep, sk = args.require_aksk.partition(":")
+        if not sep or not ak or not sk:
+            print("--require-aksk takes AK:SK", file=sys.stderr)
+            return 2
+        require_aksk = (ak, sk)
+    print(f"DDM simulator on http://{args.host}:{args.port}", flush=True)
+    try:
+        asyncio.run(run_sim(args.host, args.port, job_seconds=args.job_seconds,
+                            require_aksk=require_aksk, require_token=args.require_token))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _config(args: argparse.Namespace) -> int:
+    from .config import check_config_file
+    problems = check_config_file(args.file)
+    for line in problems:
+        print(line)
+    if problems:
+        return 2
+    print(f"{args.file}: ok")
+    return 0
+
+
+def _policy(args: argparse.Namespace) -> int:
+    from .policy_tools import simulate, validate
+    return simulate(args) if args.policy_command == "simulate" else validate(args.file)
+
+
+def _hash_password(args: argparse.Namespace) -> int:
+    from .passwords import hash_password
+    password = getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        print("empty password", file=sys.stderr)
+        return 2
+    print(hash_password(password))
+    return 0
+
+
+def _curl(args: argparse.Namespace) -> int:
+    from .curl import run_curl
+    return run_curl(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

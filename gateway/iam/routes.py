@@ -1,0 +1,320 @@
+"""The IAM routes the official SDKs call, served on the gateway's own port.
+
+`POST /v3/auth/tokens` (password or token method, project/domain scope), token validation and
+revocation, project and domain listings (the SDK's project-id auto-resolution), and temporary
+AK/SK. Errors are Keystone-shaped (`IamError`), as Huawei IAM answers them.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from ..errors import GatewayError, IamError, JSON_CONTENT_TYPE, iam_error_body
+from ..identity import Identity, Project
+from ..limits import StoreUnavailable
+from ..pipeline.authenticate import (authenticate, claims_from_token, lock_key_for, principal_from_token,
+                                     wants_body)
+from ..pipeline.body import read_limited_body
+from ..pipeline.client_ip import source_ip
+from ..pipeline.request_id import request_id_of
+from ..principal import AUTH_AKSK, Principal
+from ..services import SERVICES, Services
+from .token_body import domain_body, iso, project_body, token_body
+from .tokens import TokenError, TokenExpired
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+LOGIN_FAILED = IamError(401, "IAM.0001", "The username or password is wrong.")
+MAX_IAM_BODY = 64 * 1024
+
+
+def iam_route(handler: Handler) -> Handler:
+    """Turns IamError/GatewayError raised by an IAM handler into Keystone's error shape."""
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except GatewayError as err:
+            code = "IAM.0001" if err.status == 401 else err.code
+            failure = IamError(err.status, code, err.message)
+        except IamError as err:
+            failure = err
+        response = web.Response(status=failure.status, body=iam_error_body(failure, request_id_of(request)))
+        response.headers["Content-Type"] = JSON_CONTENT_TYPE
+        return response
+    return wrapper
+
+
+def public_url(request: web.Request) -> str:
+    return f"{request.scheme}://{request.host}"
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    raw = await read_limited_body(request, MAX_IAM_BODY)
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise IamError(400, "IAM.0011", "Request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise IamError(400, "IAM.0011", "Request body must be a JSON object.")
+    return data
+
+
+def field(data: Any, *path: str) -> Any:
+    """data[path[0]][path[1]]... or None, without KeyError/TypeError on wrong shapes."""
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+# --- POST /v3/auth/tokens -------------------------------------------------------------------
+
+@iam_route
+async def create_token(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    auth = field(await json_body(request), "auth")
+    methods = field(auth, "identity", "methods")
+    if not isinstance(methods, list) or not methods:
+        raise IamError(400, "IAM.0011", "auth.identity.methods is required.")
+    if "password" in methods:
+        identity, used = await _password_login(services, field(auth, "identity", "password", "user")), ("password",)
+    elif "token" in methods:
+        identity, used = _token_login(request, services, auth), ("token",)
+    else:
+        raise IamError(400, "IAM.0011", f"Unsupported authentication methods: {methods}.")
+    project = _scope(services, identity, field(auth, "scope"))
+    token, claims = services.tokens.issue(
+        user_id=identity.user_id, user_name=identity.user_name, domain_id=identity.domain.id,
+        domain_name=identity.domain.name, project_id=project.id if project else None,
+        project_name=project.name if project else None, methods=used,
+        domain_owner=identity.domain_owner)
+    body = token_body(claims, identity, region=services.runtime.config.region,
+                      public_url=public_url(request), with_catalog=not request.query.get("nocatalog"))
+    response = web.json_response(body, status=201, content_type="application/json")
+    response.headers["X-Subject-Token"] = token
+    return response
+
+
+async def _password_login(services: Services, user: Any) -> Identity:
+    directory = services.runtime.directory
+    if not isinstance(user, dict) or not isinstance(user.get("password"), str):
+        raise IamError(400, "IAM.0011", "auth.identity.password.user.password is required.")
+    if isinstance(user.get("id"), str):
+        identity = directory.by_user_id(user["id"])
+        lock_key = f"login:id:{user['id']}"
+    else:
+        domain = _domain_of(directory, user.get("domain"))
+        name = user.get("name")
+        if domain is None or not isinstance(name, str):
+            raise LOGIN_FAILED
+        identity = directory.by_login(domain.name, name)
+        lock_key = f"login:{domain.id}:{name}"
+    await _refuse_locked(services, lock_key, IamError(401, "IAM.0061", "Account locked."))
+    if identity is None or not identity.enabled or identity.password is None \
+            or not identity.password.matches(user["password"]):
+        cfg = services.runtime.config.auth
+        await _store_call(services.store.record_failure(lock_key, threshold=cfg.lockout_threshold,
+                                                        lock_s=cfg.lockout_s))
+        raise LOGIN_FAILED
+    await _store_call(services.store.clear_failures(lock_key))
+    return identity
+
+
+def _domain_of(directory: Any, spec: Any) -> Any:
+    if not isinstance(spec, dict):
+        return None
+    if isinstance(spec.get("id"), str):
+        return directory.domain_by_id(spec["id"])
+    if isinstance(spec.get("name"), str):
+        return directory.domain_by_name(spec["name"])
+    return None
+
+
+def _token_login(request: web.Request, services: Services, auth: Any) -> Identity:
+    token = field(auth, "identity", "token", "id") or request.headers.get("X-Auth-Token")
+    if not isinstance(token, str):
+        raise IamError(400, "IAM.0011", "auth.identity.token.id or X-Auth-Token is required.")
+    principal = principal_from_token(services, token, request.remote or "")
+    return _identity(services, principal)
+
+
+def _scope(services: Services, identity: Identity, scope: Any) -> Project | None:
+    directory = services.runtime.directory
+    project_spec = field(scope, "project")
+    if isinstance(project_spec, dict):
+        project = None
+        if isinstance(project_spec.get("id"), str):
+            project = directory.project(project_spec["id"])
+        elif isinstance(project_spec.get("name"), str):
+            domain = _domain_of(directory, project_spec.get("domain")) or identity.domain
+            project = directory.project_by_name(domain.id, project_spec["name"])
+        if project is None or project.domain_id != identity.domain.id:
+            raise IamError(401, "IAM.0001", "The project in the scope is not available to this user.")
+        return project
+    domain_spec = field(scope, "domain")
+    if domain_spec is not None and _domain_of(directory, domain_spec) is not identity.domain:
+        raise IamError(401, "IAM.0001", "The domain in the scope is not available to this user.")
+    return None
+
+
+# --- GET / HEAD / DELETE /v3/auth/tokens -------------------------------------------------------
+
+@iam_route
+async def validate_token(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    caller = await _authenticated(request, services)
+    token, claims = _subject(request, services, caller)
+    identity = _identity_or_404(services, claims.user_id)
+    if request.method == "HEAD":
+        response: web.StreamResponse = web.Response(status=200)
+    else:
+        body = token_body(claims, identity, region=services.runtime.config.region,
+                          public_url=public_url(request), with_catalog=not request.query.get("nocatalog"))
+        response = web.json_response(body, status=200)
+    response.headers["X-Subject-Token"] = token
+    return response
+
+
+@iam_route
+async def revoke_token(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    caller = await _authenticated(request, services)
+    _token, claims = _subject(request, services, caller)
+    ttl = claims.expires_at - services.clock()
+    try:
+        await services.revocations.revoke(claims.token_id, ttl)
+    except StoreUnavailable:
+        raise IamError(503, "IAM.0006", "The revocation could not be stored; try again.") from None
+    return web.Response(status=204)
+
+
+def _subject(request: web.Request, services: Services, caller: Principal) -> tuple[str, Any]:
+    token = request.headers.get("X-Subject-Token")
+    if not token:
+        raise IamError(400, "IAM.0009", "X-Subject-Token is invalid in the request.")
+    try:
+        claims = services.tokens.verify(token)
+    except (TokenExpired, TokenError):
+        raise IamError(404, "IAM.0004", "Could not find token.") from None
+    if services.revocations.is_revoked(claims.token_id):
+        raise IamError(404, "IAM.0004", "Could not find token.")
+    same_user = claims.user_id == caller.user_id
+    owner_of_domain = caller.domain_owner and claims.domain_id == caller.domain_id
+    if not (same_user or owner_of_domain):
+        raise IamError(403, "IAM.0002", "You are not authorized to perform the requested action.")
+    return token, claims
+
+
+# --- projects and domains ------------------------------------------------------------------------
+
+@iam_route
+async def list_auth_projects(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    caller = await _authenticated(request, services)
+    projects = services.runtime.directory.projects_of(caller.domain_id)
+    return _projects_response(request, projects, "/v3/auth/projects")
+
+
+@iam_route
+async def list_projects(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    caller = await _authenticated(request, services)
+    projects = services.runtime.directory.projects_of(caller.domain_id)
+    name = request.query.get("name")
+    if name is not None:
+        projects = [p for p in projects if p.name == name]
+    domain_id = request.query.get("domain_id")
+    if domain_id is not None:
+        projects = [p for p in projects if p.domain_id == domain_id]
+    return _projects_response(request, projects, "/v3/projects")
+
+
+def _projects_response(request: web.Request, projects: list[Project], path: str) -> web.StreamResponse:
+    url = public_url(request)
+    body = {"projects": [project_body(p, url) for p in projects],
+            "links": {"self": url + path, "previous": None, "next": None}}
+    return web.json_response(body)
+
+
+@iam_route
+async def list_auth_domains(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    caller = await _authenticated(request, services)
+    domain = services.runtime.directory.domain_by_id(caller.domain_id)
+    url = public_url(request)
+    return web.json_response({"domains": [domain_body(domain, url)],
+                              "links": {"self": url + "/v3/auth/domains", "previous": None, "next": None}})
+
+
+# --- POST /v3.0/OS-CREDENTIAL/securitytokens -------------------------------------------------
+
+@iam_route
+async def create_security_token(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    data = await json_body(request)
+    methods = field(data, "auth", "identity", "methods")
+    if methods != ["token"]:
+        raise IamError(400, "IAM.0011", "Only the token method is supported: auth.identity.methods = [\"token\"].")
+    token = field(data, "auth", "identity", "token", "id") or request.headers.get("X-Auth-Token")
+    if not isinstance(token, str):
+        raise IamError(401, "IAM.0001", "The request you have made requires authentication.")
+    duration = field(data, "auth", "identity", "token", "duration_seconds")
+    duration = 900 if duration is None else duration
+    if not isinstance(duration, int) or isinstance(duration, bool) or not 900 <= duration <= 86400:
+        raise IamError(400, "IAM.0011", "duration_seconds must be an integer from 900 to 86400.")
+    claims = claims_from_token(services, token)
+    credential = services.temporary.issue(claims, duration_s=duration)
+    body = {"credential": {"access": credential.access, "secret": credential.secret,
+                           "securitytoken": credential.security_token,
+                           "expires_at": iso(credential.expires_at)}}
+    return web.json_response(body, status=201)
+
+
+# --- shared ---------------------------------------------------------------------------------------
+
+async def _authenticated(request: web.Request, services: Services) -> Principal:
+    """Token or AK/SK, exactly as for DDM routes; a locked AK is refused here too."""
+    body = await read_limited_body(request, MAX_IAM_BODY) if wants_body(request) else None
+    ip = source_ip(request, services.runtime.config.listen.trusted_proxies)
+    principal = await authenticate(request, services, body=body, source_ip=ip)
+    if principal.auth_method == AUTH_AKSK and principal.access_key:
+        await _refuse_locked(services, lock_key_for(principal.access_key),
+                             IamError(401, "IAM.0001", "AK access failed to reach the limit,forbidden."))
+    return principal
+
+
+async def _refuse_locked(services: Services, key: str, error: IamError) -> None:
+    if await _store_call(services.store.lock_remaining(key)):
+        raise error
+
+
+async def _store_call(awaitable: Awaitable[Any]) -> Any:
+    try:
+        return await awaitable
+    except StoreUnavailable:
+        raise IamError(503, "IAM.0006", "The IAM service is temporarily unavailable.") from None
+
+
+def _identity(services: Services, principal: Principal) -> Identity:
+    return _identity_or_404(services, principal.user_id)
+
+
+def _identity_or_404(services: Services, user_id: str) -> Identity:
+    identity = services.runtime.directory.by_user_id(user_id)
+    if identity is None:
+        raise IamError(404, "IAM.0004", "Could not find user.")
+    return identity
+
+
+def add_iam_routes(app: web.Application) -> None:
+    app.router.add_post("/v3/auth/tokens", create_token)
+    app.router.add_get("/v3/auth/tokens", validate_token)   # allow_head: HEAD validates too
+    app.router.add_delete("/v3/auth/tokens", revoke_token)
+    app.router.add_get("/v3/auth/projects", list_auth_projects)
+    app.router.add_get("/v3/projects", list_projects)
+    app.router.add_get("/v3/auth/domains", list_auth_domains)
+    app.router.add_post("/v3.0/OS-CREDENTIAL/securitytokens", create_security_token)

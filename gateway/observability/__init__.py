@@ -1,0 +1,1 @@
+"""Access log, audit log and Prometheus metrics: what an operator sees."""

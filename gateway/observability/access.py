@@ -1,0 +1,65 @@
+"""The access-log middleware (outermost): one JSON line and the request counters per request."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from ..pipeline.notes import NOTES
+from .logs import JsonLines, principal_fields, utc_now_iso
+from .metrics import GatewayMetrics
+
+
+@dataclass
+class Observability:
+    metrics: GatewayMetrics
+    access: JsonLines | None
+    audit: JsonLines | None
+
+    @classmethod
+    def from_config(cls, logging_config: Any) -> "Observability":
+        return cls(GatewayMetrics(), JsonLines.open(logging_config.access_log),
+                   JsonLines.open(logging_config.audit_log))
+
+    def close(self) -> None:
+        for sink in (self.access, self.audit):
+            if sink is not None:
+                sink.close()
+
+    def audit_decision(self, request_id: str, principal: Any, action: str, resource: str | None,
+                       allowed: bool, effect: str, deciding: Any, denied_actions: list[str]) -> None:
+        self.metrics.decisions.inc(effect)
+        if self.audit is None:
+            return
+        self.audit.write({"time": utc_now_iso(), "request_id": request_id, **principal_fields(principal),
+                          "action": action, "resource": resource, "decision": "allow" if allowed else "deny",
+                          "effect": effect, "denied_actions": denied_actions,
+                          "deciding": [{"policy": p, "statement": i} for p, i in deciding]})
+
+
+OBSERVABILITY = web.AppKey("observability", Observability)
+
+
+@web.middleware
+async def access_log_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    response = await handler(request)
+    obs = request.app.get(OBSERVABILITY)
+    notes = request.get(NOTES)
+    if obs is None or notes is None:
+        return response
+    route = notes.route
+    action = route.action if route is not None else ("iam" if request.path.startswith("/v3") else "-")
+    obs.metrics.requests.inc(action, str(response.status))
+    if obs.access is not None:
+        obs.access.write({
+            "time": utc_now_iso(), "request_id": notes.request_id,
+            "source_ip": notes.source_ip or request.remote, "method": request.method,
+            "path": request.path, **principal_fields(notes.principal),
+            "action": action, "decision": notes.decision_effect, "ratelimit": notes.ratelimit_outcome,
+            "upstream_status": notes.upstream_status, "status": response.status,
+            "bytes": response.body_length if response.prepared else response.content_length,
+            "latency_ms": round((time.perf_counter() - started) * 1000, 3)})
+    return response

@@ -1,0 +1,103 @@
+"""A minimal Prometheus text-format registry (counters, gauges, one histogram type).
+
+Writing ~80 lines beats a dependency here: the gateway needs labelled counters and a latency
+histogram, rendered on the admin port; increments are dict updates on the event loop thread.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Iterable
+
+LabelValues = tuple[str, ...]
+INF_LABEL = 'le="+Inf"'
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(names: tuple[str, ...], values: LabelValues, extra: str = "") -> str:
+    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values)]
+    if extra:
+        parts.append(extra)
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+class Counter:
+    kind = "counter"
+
+    def __init__(self, name: str, help_text: str, labels: tuple[str, ...] = ()) -> None:
+        self.name, self.help, self.label_names = name, help_text, labels
+        self.values: dict[LabelValues, float] = {}
+
+    def inc(self, *labels: str, amount: float = 1.0) -> None:
+        self.values[labels] = self.values.get(labels, 0.0) + amount
+
+    def render(self) -> Iterable[str]:
+        for labels, value in sorted(self.values.items()):
+            yield f"{self.name}{_labels(self.label_names, labels)} {value:g}"
+
+
+class Gauge(Counter):
+    kind = "gauge"
+
+    def set(self, value: float, *labels: str) -> None:
+        self.values[labels] = value
+
+
+class Histogram:
+    kind = "histogram"
+
+    def __init__(self, name: str, help_text: str, labels: tuple[str, ...] = (),
+                 buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self.name, self.help, self.label_names, self.buckets = name, help_text, labels, buckets
+        self.series: dict[LabelValues, list[float]] = {}   # bucket counts..., sum, count
+
+    def observe(self, value: float, *labels: str) -> None:
+        series = self.series.get(labels)
+        if series is None:
+            series = self.series[labels] = [0.0] * (len(self.buckets) + 2)
+        index = bisect_left(self.buckets, value)
+        if index < len(self.buckets):          # above the last bound: only +Inf (the count)
+            series[index] += 1
+        series[-2] += value
+        series[-1] += 1
+
+    def render(self) -> Iterable[str]:
+        for labels, series in sorted(self.series.items()):
+            cumulative = 0.0
+            for bound, count in zip(self.buckets, series):
+                cumulative += count
+                le = f'le="{bound:g}"'
+                yield f"{self.name}_bucket{_labels(self.label_names, labels, le)} {cumulative:g}"
+            yield f"{self.name}_bucket{_labels(self.label_names, labels, INF_LABEL)} {series[-1]:g}"
+            yield f"{self.name}_sum{_labels(self.label_names, labels)} {series[-2]:g}"
+            yield f"{self.name}_count{_labels(self.label_names, labels)} {series[-1]:g}"
+
+
+class GatewayMetrics:
+    """The gateway's metrics; one instance per app (no module globals)."""
+
+    def __init__(self) -> None:
+        self.requests = Counter("ddmgw_requests_total", "Requests by route action and status.", ("action", "status"))
+        self.auth_failures = Counter("ddmgw_auth_failures_total", "Failed authentications by reason.", ("reason",))
+        self.ratelimit_rejections = Counter("ddmgw_ratelimit_rejections_total",
+                                            "Requests refused by a rate limit, by policy.", ("policy",))
+        self.decisions = Counter("ddmgw_policy_decisions_total", "Authorization decisions.", ("effect",))
+        self.store_errors = Counter("ddmgw_store_errors_total", "Shared store calls that failed.")
+        self.store_degraded = Gauge("ddmgw_store_degraded", "1 while the limiter runs on its fallback.")
+        self.upstream_latency = Histogram("ddmgw_upstream_latency_seconds", "Upstream response time.",
+                                          ("action",))
+
+    def all(self) -> tuple[Counter | Gauge | Histogram, ...]:
+        return (self.requests, self.auth_failures, self.ratelimit_rejections, self.decisions,
+                self.store_errors, self.store_degraded, self.upstream_latency)
+
+    def render(self) -> str:
+        lines: list[str] = []
+        for metric in self.all():
+            lines.append(f"# HELP {metric.name} {metric.help}")
+            lines.append(f"# TYPE {metric.name} {metric.kind}")
+            lines.extend(metric.render())
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,39 @@
+"""The source IP of a request: the peer, or X-Forwarded-For when the peer is a trusted proxy."""
+from __future__ import annotations
+
+import ipaddress
+from typing import Sequence
+
+from aiohttp import web
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def source_ip(request: web.Request, trusted_proxies: Sequence[Network]) -> str:
+    peer = request.remote or ""
+    if not trusted_proxies or not _is_trusted(peer, trusted_proxies):
+        return peer
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    # Walk from the nearest hop back; the first address not ours is the client.
+    for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+        if not _valid_ip(hop):
+            return peer
+        if not _is_trusted(hop, trusted_proxies):
+            return hop
+    return peer
+
+
+def _valid_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_trusted(address: str, networks: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)

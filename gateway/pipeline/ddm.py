@@ -1,0 +1,68 @@
+"""The DDM request pipeline, top to bottom:
+
+    request id (middleware) -> route -> authenticate -> rate-limit -> authorize -> proxy -> normalize
+
+Each stage is a function in its own module that either returns what the next stage needs or
+raises GatewayError; this handler is the only place that knows the order. What later stages or
+the access log need is written into the request's notes (pipeline/notes.py).
+"""
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from ..errors import GatewayError
+from ..services import SERVICES
+from .authenticate import authenticate, wants_body
+from .authorize import authorize
+from .body import read_limited_body
+from .client_ip import source_ip
+from .ratelimit import rate_limit
+from .notes import notes_of
+from .respond import error_response
+from .routing import route_request
+from .scope import check_project_scope
+
+
+async def handle_ddm(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    runtime = services.runtime          # one consistent config snapshot for the whole request
+    config = runtime.config
+    notes = notes_of(request)
+    request_id = notes.request_id
+    legacy = request.raw_path.startswith(("/v1/", "/v2/"))   # until routing knows better
+    headers: tuple[tuple[str, str], ...] = ()
+    try:
+        route = notes.route = route_request(request, runtime.catalog)
+        legacy = route.version in ("v1", "v2")
+        client_ip = notes.source_ip = source_ip(request, config.listen.trusted_proxies)
+        body = None
+        if route.authenticated:
+            if wants_body(request):   # the signature covers the body (the proxy reads it otherwise)
+                body = await read_limited_body(request, config.listen.max_body_bytes)
+            principal = notes.principal = await authenticate(request, services, body=body,
+                                                              source_ip=client_ip)
+            project = check_project_scope(principal, route.project_id, runtime.directory)
+            headers = await rate_limit(principal, services)
+            notes.ratelimit_outcome = "allowed"
+            verdict = authorize(principal, route, project, services)
+            notes.decision_effect = verdict.decision.effect if verdict.allowed else "deny"
+            services.observability.audit_decision(
+                request_id, principal, verdict.action, verdict.resource, verdict.allowed,
+                verdict.decision.effect, verdict.decision.deciding, verdict.denied_actions)
+            verdict.raise_if_denied()
+        started = time.perf_counter()
+        response = await services.upstream.forward(
+            request, body=body, request_id=request_id, project_id=route.project_id,
+            client_ip=client_ip, legacy_errors=legacy, extra_headers=headers)
+        services.observability.metrics.upstream_latency.observe(time.perf_counter() - started, route.action)
+        notes.upstream_status = response.status
+        return response
+    except GatewayError as err:
+        if err.status == 429:
+            notes.ratelimit_outcome = "rejected"
+        response = error_response(err, request_id, legacy=legacy)
+        for name, value in headers:
+            response.headers.setdefault(name, value)
+        return response

@@ -1,0 +1,31 @@
+"""What the pipeline learned about one request, for the stages after it and the access log.
+
+One typed object under one RequestKey instead of loose string keys on the request.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class RequestNotes:
+    request_id: str
+    route: Any = None              # policies.RouteMatch once routed
+    source_ip: str | None = None
+    principal: Any = None          # gateway.principal.Principal once authenticated
+    ratelimit_outcome: str | None = None   # allowed | rejected
+    decision_effect: str | None = None     # allow | owner | deny ...
+    upstream_status: int | None = None
+
+
+NOTES = web.RequestKey("notes", RequestNotes)
+
+
+def notes_of(request: web.Request) -> RequestNotes:
+    notes = request.get(NOTES)
+    if notes is None:   # only when the request-id middleware is not installed (unit tests)
+        notes = request[NOTES] = RequestNotes(request_id="")
+    return notes

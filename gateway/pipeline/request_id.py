@@ -1,0 +1,54 @@
+"""Stage 1: every request gets an id, taken from the client when well-formed."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+
+from aiohttp import web
+
+from ..errors import GatewayError
+from .notes import NOTES, RequestNotes, notes_of
+from .respond import error_response
+
+log = logging.getLogger("ddm_gateway")
+_WELL_FORMED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def request_id_of(request: web.Request) -> str:
+    return notes_of(request).request_id
+
+
+def choose_request_id(header: str | None) -> str:
+    if header and _WELL_FORMED.fullmatch(header):
+        return header
+    return uuid.uuid4().hex
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """Starts the request's notes with its id, echoes it as X-Request-Id, and answers stray errors."""
+    rid = choose_request_id(request.headers.get("X-Request-Id"))
+    request[NOTES] = RequestNotes(request_id=rid)
+    try:
+        response = await handler(request)
+    except GatewayError as err:
+        response = error_response(err, rid, legacy=False)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = error_response(_from_http_exception(exc), rid, legacy=False)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:  # a bug must still answer in the documented shape, and be logged once
+        log.exception("unexpected error (request id %s)", rid)
+        response = error_response(GatewayError.of("internal"), rid, legacy=False)
+    response.headers["X-Request-Id"] = rid
+    return response
+
+
+def _from_http_exception(exc: web.HTTPException) -> GatewayError:
+    kinds = {404: "not_found", 405: "not_found", 413: "too_large", 414: "uri_too_large"}
+    kind = kinds.get(exc.status, "bad_request" if exc.status < 500 else "internal")
+    return GatewayError.of(kind)

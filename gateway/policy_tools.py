@@ -1,0 +1,76 @@
+"""`ddm-gateway policy simulate|validate`: the same engine the gateway uses, explained."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from policies import AuthzRequest, validate_document
+
+from .config import ConfigError, load_config
+from .identity import Identity
+from .pipeline.authorize import request_context
+from .principal import AUTH_TOKEN, Principal
+from .services import Runtime
+
+
+def simulate(args: argparse.Namespace) -> int:
+    try:
+        runtime = Runtime.from_config(load_config(args.config))
+    except ConfigError as err:
+        print("\n".join(err.problems), file=sys.stderr)
+        return 2
+    identity = _find_user(runtime, args.user, args.domain)
+    project = runtime.directory.project_by_name(identity.domain.id, args.project) \
+        or runtime.directory.project(args.project)
+    if project is None or project.domain_id != identity.domain.id:
+        print(f"unknown project {args.project!r} in domain {identity.domain.name!r}", file=sys.stderr)
+        return 2
+    principal = Principal(identity.domain.id, identity.domain.name, identity.user_id, identity.user_name,
+                          identity.groups, identity.domain_owner, AUTH_TOKEN, "127.0.0.1",
+                          project.id, project.name)
+    context: dict[str, str] = request_context(principal, project, {}, time.time())
+    for item in args.context:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"--context takes KEY=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        context[key] = value
+    compiled = runtime.grants.policies_for(identity, project)
+    decision = compiled.decide(AuthzRequest(args.action, args.resource, context),
+                               domain_owner=identity.domain_owner)
+    print(f"decision: {'allow' if decision.allowed else 'deny'} ({decision.effect})")
+    for policy_name, index in decision.deciding:
+        print(f"  decided by: policy {policy_name!r}, Statement[{index}]")
+    print("policies: " + ", ".join(p.name for p in runtime.grants.policy_list(identity, project)))
+    print("context: " + json.dumps(context, sort_keys=True))
+    return 0 if decision.allowed else 1
+
+
+def _find_user(runtime: Runtime, name: str, domain_name: str | None) -> Identity:
+    config = runtime.config
+    domains = [d for d in config.iam.domains if domain_name in (None, d.name)]
+    found = [i for d in domains if (i := runtime.directory.by_login(d.name, name)) is not None]
+    if len(found) != 1:
+        reason = "no such user" if not found else "several domains have this user; pass --domain"
+        raise SystemExit(f"user {name!r}: {reason}")
+    return found[0]
+
+
+def validate(path: str) -> int:
+    try:
+        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        print(f"{path}: cannot read: {err}", file=sys.stderr)
+        return 2
+    problems = validate_document(document)
+    for problem in problems:
+        print(f"{path}: {problem}")
+    if problems:
+        return 2
+    print(f"{path}: ok")
+    return 0

@@ -1,0 +1,85 @@
+"""Running the gateway: public and admin listeners, and the embedded simulator when no upstream
+is configured. Stops cleanly on SIGTERM/SIGINT (in-flight requests finish, pools close)."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import ssl
+from typing import Any, Callable
+
+from aiohttp import web
+
+from .admin import create_admin_app
+from .app import create_app
+from .reload import reload_config
+from .services import SERVICES
+
+SHUTDOWN_GRACE_S = 30.0
+
+
+async def start_site(app: web.Application, host: str, port: int, *,
+                     ssl_context: ssl.SSLContext | None = None,
+                     reuse_port: bool = False) -> tuple[web.AppRunner, int]:
+    """Starts `app` on host:port (0 = any free port) and returns the runner and the bound port."""
+    # handler_cancellation: a client that disconnects cancels its upstream request.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S,
+                           handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_port=reuse_port or None)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    return runner, int(bound)
+
+
+def tls_context(config: Any) -> ssl.SSLContext | None:
+    tls = config.listen.tls
+    if tls is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    return context
+
+
+async def run_gateway(config: Any, *, started: asyncio.Event | None = None,
+                      stop: asyncio.Event | None = None, sim_job_seconds: float = 2.0,
+                      reuse_port: bool = False) -> None:
+    """Serves until `stop` is set or a SIGTERM/SIGINT arrives."""
+    stop = stop or asyncio.Event()
+    _install_signal_handlers(stop)
+    runners: list[web.AppRunner] = []
+    try:
+        upstream_url = None
+        if config.upstream is None:
+            from ddmsim import create_app as create_sim_app
+            sim_runner, sim_port = await start_site(create_sim_app(job_seconds=sim_job_seconds), "127.0.0.1", 0)
+            runners.append(sim_runner)
+            upstream_url = f"http://127.0.0.1:{sim_port}"
+        public = create_app(config, upstream_url=upstream_url)
+        if config.source_path is not None:
+            _on_sighup(lambda: reload_config(public[SERVICES], config.source_path))
+        public_runner, _ = await start_site(public, config.listen.host, config.listen.port,
+                                            ssl_context=tls_context(config), reuse_port=reuse_port)
+        runners.insert(0, public_runner)
+        admin_runner, _ = await start_site(create_admin_app(public), config.admin.host, config.admin.port,
+                                           reuse_port=reuse_port)
+        runners.insert(1, admin_runner)
+        if started is not None:
+            started.set()
+        await stop.wait()
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+def _on_sighup(callback: Callable[[], object]) -> None:
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGHUP, callback)
