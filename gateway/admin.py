@@ -29,21 +29,25 @@ async def readyz(request: web.Request) -> web.Response:
     if SERVICES not in public:
         return web.json_response({"status": "starting"}, status=503)
     services = public[SERVICES]
-    store_ok = await _ping(services.store)
-    degraded = bool(getattr(services.store, "degraded", False))
-    checks: dict[str, Any] = {"config": "loaded",
-                              "store": "ok" if store_ok and not degraded else ("degraded" if degraded else "down"),
+    checks: dict[str, Any] = {"config": "loaded", "store": await _store_state(services.store),
                               "upstream": "ok" if await _upstream_reachable(services.upstream) else "down"}
     ready = checks["store"] in ("ok", "degraded") and checks["upstream"] == "ok"
     return web.json_response({"status": "ready" if ready else "not ready", "checks": checks},
                              status=200 if ready else 503)
 
 
-async def _ping(store: Any) -> bool:
+async def _store_state(store: Any) -> str:
+    """ok; degraded (Redis down, serving on the per-replica fallback by choice); or down.
+
+    The resilient store's ping doubles as its recovery probe, and answers True while it can
+    still serve (on_failure: open) and False when it cannot (closed)."""
     try:
-        return bool(await asyncio.wait_for(store.ping(), 0.5))
+        serving = bool(await asyncio.wait_for(store.ping(), 0.5))
     except Exception:
-        return False
+        serving = False
+    if not serving:
+        return "down"
+    return "degraded" if getattr(store, "degraded", False) else "ok"
 
 
 async def _upstream_reachable(upstream: Any) -> bool:

@@ -126,12 +126,17 @@ def iso_utc(epoch: int) -> str:
 class TokenService:
     """Issues and verifies the gateway's IAM tokens (X-Subject-Token / X-Auth-Token)."""
 
-    def __init__(self, keys: KeyRing, *, ttl_s: int, clock: Callable[[], float]) -> None:
+    def __init__(self, keys: KeyRing, *, ttl_s: int, clock: Callable[[], float],
+                 cache_size: int = 10_000) -> None:
         if ttl_s <= 0:
             raise ValueError("tokens.ttl_s must be positive")
         self._keys = keys
         self._ttl_s = ttl_s
         self._clock = clock
+        # Authentic tokens already seen -> their claims. An ECDSA verification costs ~200 us and a
+        # client reuses one token for hours; the time checks below still run on every call.
+        self._authentic: dict[str, TokenClaims] = {}
+        self._cache_size = cache_size
 
     def issue(self, *, user_id: str, user_name: str, domain_id: str, domain_name: str,
               project_id: str | None, project_name: str | None, methods: Sequence[str],
@@ -150,14 +155,21 @@ class TokenService:
 
     def verify(self, token: str) -> TokenClaims:
         """The claims of an authentic, unexpired token; otherwise TokenExpired / TokenError."""
-        payload = self._authentic_payload(token)
-        claims = TokenClaims.from_payload(payload)
+        claims = self._authentic.get(token) if isinstance(token, str) else None
+        if claims is None:
+            claims = TokenClaims.from_payload(self._authentic_payload(token))
+            self._remember(token, claims)
         now = self._clock()
         if claims.issued_at > now + FUTURE_IAT_TOLERANCE_S:
             raise TokenError("token issued in the future")
         if now >= claims.expires_at:
             raise TokenExpired(f"token expires, expires_at: {iso_utc(claims.expires_at)}")
         return claims
+
+    def _remember(self, token: str, claims: TokenClaims) -> None:
+        if len(self._authentic) >= self._cache_size:
+            self._authentic.pop(next(iter(self._authentic)))   # oldest first: bounded memory
+        self._authentic[token] = claims
 
     def _authentic_payload(self, token: object) -> dict[str, Any]:
         """Shape, `kid`, pinned algorithm and signature, checked cheapest first."""
