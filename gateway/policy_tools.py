@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from policies import AuthzRequest, validate_document
+from policies import AuthzRequest, RouteCatalog, validate_document
 
 from .config import ConfigError, load_config
 from .identity import Identity
@@ -67,7 +67,7 @@ def validate(path: str) -> int:
     except (OSError, yaml.YAMLError) as err:
         print(f"{path}: cannot read: {err}", file=sys.stderr)
         return 2
-    problems = validate_document(document)
+    problems = validate_document(document, known_actions=RouteCatalog.load_default().registered_actions())
     for problem in problems:
         print(f"{path}: {problem}")
     if problems:

@@ -10,6 +10,8 @@ are relative to the config file's directory (they usually ship beside it).
 """
 from __future__ import annotations
 
+import functools
+
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -131,16 +133,18 @@ def system_policy_names() -> frozenset[str]:
     return frozenset(names | set(load_system_policies()))
 
 
-def _document_validator() -> DocumentValidator | None:
-    """`policies.validate_document` once the policies package has it; else a shape check."""
-    try:
-        from policies import validate_document  # type: ignore[attr-defined]
-    except ImportError:
-        try:
-            from policies.document import validate_document  # type: ignore[no-redef]
-        except ImportError:
-            return None
-    return validate_document  # type: ignore[no-any-return]
+def _document_validator() -> DocumentValidator:
+    """The policy engine's validator, refusing `ddm:` actions no route registers (IAM.1036):
+    a typo such as `ddm:instance:delet` would otherwise silently grant or deny nothing."""
+    from policies import validate_document
+    return functools.partial(validate_document, known_actions=_registered_actions())
+
+
+@functools.lru_cache(maxsize=1)
+def _registered_actions() -> frozenset[str]:
+    """The packaged route catalog's actions (immutable data, read once per process)."""
+    from policies import RouteCatalog
+    return frozenset(RouteCatalog.load_default().registered_actions())
 
 
 def read_yaml(path: Path) -> Any:

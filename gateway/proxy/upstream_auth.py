@@ -60,24 +60,8 @@ class AkSkUpstreamAuth:
         return None
 
 
-class PassthroughUpstreamAuth:
-    """Forwards the client's own Authorization / X-Auth-Token: DDM checks them itself."""
-
-    keeps_client_credentials = True
-    needs_body = False
-
-    async def apply(self, out: OutgoingRequest) -> OutgoingRequest:
-        return out
-
-    def rejected(self, sent: OutgoingRequest) -> None:
-        return None
-
-    async def close(self) -> None:
-        return None
-
-
-class NoUpstreamAuth:
-    """Adds nothing: an upstream that trusts the network (the embedded simulator, tests)."""
+class _AddsNothing:
+    """Shared by the modes that leave the outgoing request as it is."""
 
     keeps_client_credentials = False
     needs_body = False
@@ -90,6 +74,16 @@ class NoUpstreamAuth:
 
     async def close(self) -> None:
         return None
+
+
+class PassthroughUpstreamAuth(_AddsNothing):
+    """Forwards the client's own Authorization / X-Auth-Token: DDM checks them itself."""
+
+    keeps_client_credentials = True
+
+
+class NoUpstreamAuth(_AddsNothing):
+    """Adds nothing: an upstream that trusts the network (the embedded simulator, tests)."""
 
 
 def utc_now() -> datetime:
