@@ -63,7 +63,8 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
     store_cfg = config.store
     store = create_store(store_cfg.url if store_cfg else None,
                          on_failure=store_cfg.on_failure if store_cfg else "open",
-                         replicas=store_cfg.replicas if store_cfg else 1, clock=clock)
+                         replicas=store_cfg.replicas if store_cfg else 1, clock=clock,
+                         timeout_s=store_cfg.timeout_ms / 1000 if store_cfg else 0.05)
     upstream = config.upstream
     auth = upstream_auth_from_config(upstream.auth) if upstream is not None else NoUpstreamAuth()
     client = UpstreamClient(

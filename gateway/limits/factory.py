@@ -10,16 +10,22 @@ from .redis_store import RedisStore
 from .resilient import ResilientStore
 
 MEMORY_URLS = ("", "memory://")
+BACKSTOP_S = 1.0
 
 
 def create_store(url: str | None, *, on_failure: str = "open", replicas: int = 1,
-                 clock: Callable[[], float] = time.monotonic) -> LimitStore:
+                 clock: Callable[[], float] = time.monotonic, timeout_s: float = 0.05) -> LimitStore:
     """Redis URLs get the breaker and fallback; connections open lazily on first use, so this
-    can run before the event loop serves anything.
+    can run before the event loop serves anything. `timeout_s` is Redis's per-call deadline
+    (config `store.timeout_ms`).
 
     `clock` drives the in-process windows and locks (the gateway passes its own clock so tests
     can move time); Redis always uses the server's clock and the breaker always real time."""
     if url is None or url in MEMORY_URLS:
         return MemoryStore(clock=clock)
-    return ResilientStore(RedisStore(url), on_failure=on_failure, fallback=MemoryStore(clock=clock),
-                          replicas=replicas)
+    # RedisStore bounds every call itself (deadline.py: at most 1 + GRACE_ROUNDS deadlines), so
+    # the resilient layer's own timer is only a backstop against a hang and must not be tighter:
+    # at 0.2 s it fired on a healthy Redis whenever the loop was busy, opening the breaker.
+    return ResilientStore(RedisStore(url, timeout_s=timeout_s), on_failure=on_failure,
+                          fallback=MemoryStore(clock=clock), replicas=replicas,
+                          timeout_s=BACKSTOP_S)

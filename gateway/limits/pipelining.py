@@ -14,6 +14,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
+from .deadline import within_deadline
 from .model import StoreUnavailable
 
 
@@ -66,13 +67,7 @@ class ScriptPipeline:
 
     async def _send(self, batch: list[PendingCall]) -> None:
         try:
-            async with asyncio.timeout(self._timeout_s):
-                replies = await self._execute(batch)
-                missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-                if missing:
-                    await self._load({batch[i].script for i in missing})
-                    for i, reply in zip(missing, await self._execute([batch[i] for i in missing])):
-                        replies[i] = reply
+            replies = await within_deadline(self._exchange(batch), self._timeout_s)
         except (RedisError, OSError, TimeoutError) as exc:
             _settle_all(batch, StoreUnavailable(f"redis: {type(exc).__name__}"))
         except BaseException as exc:  # cancelled by close(): nobody may be left waiting
@@ -81,6 +76,16 @@ class ScriptPipeline:
         else:
             for call, reply in zip(batch, replies):
                 _settle(call, reply)
+
+    async def _exchange(self, batch: list[PendingCall]) -> list[Any]:
+        """Run the batch; after a Redis restart (NOSCRIPT) load the scripts and re-send those calls."""
+        replies = await self._execute(batch)
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            await self._load({batch[i].script for i in missing})
+            for i, reply in zip(missing, await self._execute([batch[i] for i in missing])):
+                replies[i] = reply
+        return replies
 
     async def _execute(self, batch: list[PendingCall]) -> list[Any]:
         """Write the whole batch at once, then read one reply per call, in order.

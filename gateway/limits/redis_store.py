@@ -9,7 +9,6 @@ lock time, so idle users cost nothing.
 """
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 from importlib import resources
@@ -20,6 +19,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from .deadline import within_deadline
 from .model import LimitDecision, LimitRule, RuleState, StoreUnavailable, whole_seconds
 from .pipelining import LuaScript, ScriptPipeline
 from .sliding_window import retry_after
@@ -27,6 +27,7 @@ from .sliding_window import retry_after
 T = TypeVar("T")
 SCRIPTS = ("acquire", "record_failure", "lock_remaining", "revoke", "revoked_since")
 STATUS_ALLOWED, STATUS_REJECTED, STATUS_LOCKED = 1, 0, 2
+SOCKET_BACKSTOP_FACTOR = 4
 
 
 def load_script(name: str) -> str:
@@ -41,9 +42,12 @@ class RedisStore:
         self._timeout_s = timeout_s
         self._prefix = prefix
         self._clock = clock
+        # Socket timeouts are only a backstop: `within_deadline` bounds every call, and a socket
+        # timer as short as the deadline would blame Redis for this process's own busy loop.
+        backstop_s = timeout_s * SOCKET_BACKSTOP_FACTOR
         pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=pool_size, timeout=timeout_s, socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 1))
+            url, max_connections=pool_size, timeout=timeout_s, socket_timeout=backstop_s,
+            socket_connect_timeout=backstop_s, retry=Retry(NoBackoff(), 1))
         self._client = aioredis.Redis(connection_pool=pool)
         self._scripts = {name: LuaScript.of(name, load_script(name)) for name in SCRIPTS}
         self._pipeline = ScriptPipeline(self._client, timeout_s=timeout_s)
@@ -105,8 +109,7 @@ class RedisStore:
     async def _guard(self, call: Awaitable[T]) -> T:
         """Bound the call and speak only `StoreUnavailable` to callers, whatever went wrong."""
         try:
-            async with asyncio.timeout(self._timeout_s):
-                return await call
+            return await within_deadline(call, self._timeout_s)
         except (RedisError, OSError, TimeoutError) as exc:
             raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
 

@@ -6,8 +6,9 @@ ones divided by the replica count, so N replicas together stay near the shared b
 on a dead Redis for longer than one deadline, and only while the breaker is still closed.
 
 The 50 ms deadline itself is the primary's (`RedisStore(timeout_s=0.05)` bounds each pipelined
-batch from the moment it is sent), so time a call spends queued behind a busy event loop is not
-blamed on Redis. `timeout_s` here is only a backstop for primaries that do not bound themselves.
+batch from the moment it is sent, and `deadline.within_deadline` grants more time when the
+process itself was busy), so time a call spends behind a busy event loop is not blamed on Redis.
+`timeout_s` here is only a backstop for primaries that do not bound themselves.
 
 Token revocation never falls back: a revocation only one replica knows about would be a lie, so
 it fails loudly and callers keep the ids they already have.
@@ -15,6 +16,7 @@ it fails loudly and callers keep the ids they already have.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Awaitable, Callable, Sequence, TypeVar
 
@@ -25,6 +27,7 @@ from .model import LimitDecision, LimitRule, LimitStore, StoreUnavailable, scale
 T = TypeVar("T")
 ON_FAILURE_POLICIES = ("open", "closed")
 FAILURES = (StoreUnavailable, TimeoutError, OSError)
+log = logging.getLogger("ddm_gateway.store")
 
 
 class ResilientStore:
@@ -79,6 +82,14 @@ class ResilientStore:
         await self._primary.close()
         await self._fallback.close()
 
+    def _opened(self, exc: BaseException) -> None:
+        """Opens (or re-opens) the breaker; logged once per opening, never with the URL."""
+        if not self._breaker.is_open:
+            reason = str(exc) if isinstance(exc, StoreUnavailable) else type(exc).__name__
+            log.warning("shared store failed (%s): breaker open, %s", reason,
+                        "serving from the per-replica fallback" if self._falls_back else "refusing")
+        self._breaker.failed(self._clock())
+
     async def _call(self, on_primary: Callable[[LimitStore], Awaitable[T]],
                     on_fallback: Callable[[LimitStore], Awaitable[T]] | None = None,
                     *, may_fall_back: bool = True) -> T:
@@ -86,8 +97,8 @@ class ResilientStore:
             try:
                 async with asyncio.timeout(self._timeout_s):
                     result = await on_primary(self._primary)
-            except FAILURES:
-                self._breaker.failed(self._clock())
+            except FAILURES as exc:
+                self._opened(exc)
             except BaseException:
                 self._breaker.abandoned()  # cancelled or a bug: no verdict on the store's health
                 raise

@@ -14,7 +14,12 @@ for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[1], id)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-local seq = redis.call('INCR', KEYS[3])
+-- The sequence is never below the server clock in microseconds, so it keeps growing across a
+-- Redis restart (or flush): a replica's cursor from before is then always below the new ids,
+-- where a counter restarting at 1 would hide the first revocations after a restart from every
+-- replica whose cursor had already passed them.
+local seq = math.max(tonumber(redis.call('GET', KEYS[3]) or '0') + 1, math.floor(now * 1000))
+redis.call('SET', KEYS[3], string.format('%d', seq))
 redis.call('ZADD', KEYS[1], seq, ARGV[2])
 redis.call('ZADD', KEYS[2], now + ttl_ms, ARGV[2])
 local keep_ms = math.max(ttl_ms, redis.call('PTTL', KEYS[2]))
