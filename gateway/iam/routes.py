@@ -19,6 +19,7 @@ from ..pipeline.authenticate import (authenticate, claims_from_token, lock_key_f
                                      wants_body)
 from ..pipeline.body import read_limited_body
 from ..pipeline.client_ip import source_ip
+from ..pipeline.notes import notes_of
 from ..pipeline.request_id import request_id_of
 from ..principal import AUTH_AKSK, Principal
 from ..services import SERVICES, Services
@@ -34,15 +35,18 @@ def iam_route(handler: Handler) -> Handler:
     """Turns IamError/GatewayError raised by an IAM handler into Keystone's error shape."""
     @functools.wraps(handler)
     async def wrapper(request: web.Request) -> web.StreamResponse:
+        headers: tuple[tuple[str, str], ...] = ()
         try:
             return await handler(request)
         except GatewayError as err:
             code = "IAM.0001" if err.status == 401 else err.code
-            failure = IamError(err.status, code, err.message)
+            failure, headers = IamError(err.status, code, err.message), err.headers
         except IamError as err:
             failure = err
         response = web.Response(status=failure.status, body=iam_error_body(failure, request_id_of(request)))
         response.headers["Content-Type"] = JSON_CONTENT_TYPE
+        for name, value in headers:   # Retry-After of a throttled login
+            response.headers[name] = value
         return response
     return wrapper
 
@@ -81,7 +85,8 @@ async def create_token(request: web.Request) -> web.StreamResponse:
     if not isinstance(methods, list) or not methods:
         raise IamError(400, "IAM.0011", "auth.identity.methods is required.")
     if "password" in methods:
-        identity, used = await _password_login(services, field(auth, "identity", "password", "user")), ("password",)
+        user = field(auth, "identity", "password", "user")
+        identity, used = await _guarded_password_login(request, services, user), ("password",)
     elif "token" in methods:
         identity, used = _token_login(request, services, auth), ("token",)
     else:
@@ -97,6 +102,20 @@ async def create_token(request: web.Request) -> web.StreamResponse:
     response = web.json_response(body, status=201, content_type="application/json")
     response.headers["X-Subject-Token"] = token
     return response
+
+
+async def _guarded_password_login(request: web.Request, services: Services, user: Any) -> Identity:
+    """Bad passwords count against the source IP's failed-authentication budget, like bad
+    signatures: a flood of guesses is refused before any (deliberately slow) scrypt check."""
+    ip = notes_of(request).source_ip = source_ip(request, services.runtime.config.listen.trusted_proxies)
+    services.auth_guard.check(ip)
+    try:
+        return await _password_login(services, user)
+    except IamError as err:
+        if err.status == 401:
+            services.observability.metrics.auth_failures.inc("bad_password")
+            await services.auth_guard.record_failure(ip)
+        raise
 
 
 async def _password_login(services: Services, user: Any) -> Identity:
@@ -138,7 +157,8 @@ def _token_login(request: web.Request, services: Services, auth: Any) -> Identit
     token = field(auth, "identity", "token", "id") or request.headers.get("X-Auth-Token")
     if not isinstance(token, str):
         raise IamError(400, "IAM.0011", "auth.identity.token.id or X-Auth-Token is required.")
-    principal = principal_from_token(services, token, request.remote or "")
+    ip = source_ip(request, services.runtime.config.listen.trusted_proxies)
+    principal = principal_from_token(services, token, ip)
     return _identity(services, principal)
 
 
@@ -279,7 +299,7 @@ async def create_security_token(request: web.Request) -> web.StreamResponse:
 async def _authenticated(request: web.Request, services: Services) -> Principal:
     """Token or AK/SK, exactly as for DDM routes; a locked AK is refused here too."""
     body = await read_limited_body(request, MAX_IAM_BODY) if wants_body(request) else None
-    ip = source_ip(request, services.runtime.config.listen.trusted_proxies)
+    ip = notes_of(request).source_ip = source_ip(request, services.runtime.config.listen.trusted_proxies)
     principal = await authenticate(request, services, body=body, source_ip=ip)
     if principal.auth_method == AUTH_AKSK and principal.access_key:
         await _refuse_locked(services, lock_key_for(principal.access_key),

@@ -33,10 +33,10 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
     request_id = notes.request_id
     legacy = request.raw_path.startswith(("/v1/", "/v2/"))   # until routing knows better
     headers: tuple[tuple[str, str], ...] = ()
+    client_ip = notes.source_ip = source_ip(request, config.listen.trusted_proxies)
     try:
         route = notes.route = route_request(request, runtime.catalog)
         legacy = route.version in ("v1", "v2")
-        client_ip = notes.source_ip = source_ip(request, config.listen.trusted_proxies)
         body = None
         if route.authenticated:
             if wants_body(request):   # the signature covers the body (the proxy reads it otherwise)
