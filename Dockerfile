@@ -9,7 +9,9 @@ COPY policies ./policies
 COPY signer ./signer
 COPY ddmsim ./ddmsim
 RUN pip install --no-cache-dir . \
-    && useradd --system --uid 10001 --home-dir /var/lib/ddm-gateway --create-home ddmgw
+    && useradd --system --uid 10001 --home-dir /var/lib/ddm-gateway --create-home ddmgw \
+    && mkdir -p /var/lib/ddm-gateway/state && chown -R ddmgw /var/lib/ddm-gateway
+# state/ exists in the image so a fresh named volume mounted there inherits ddmgw's ownership.
 USER ddmgw
 WORKDIR /var/lib/ddm-gateway
 # The config must set listen.host/admin.host to 0.0.0.0 to be reachable from outside the container.

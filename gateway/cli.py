@@ -5,7 +5,7 @@ import argparse
 import asyncio
 import getpass
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (SO_REUSEPORT)")
     serve.add_argument("--allow-per-worker-limits", action="store_true",
                        help="allow --workers > 1 with the in-process store (limits multiply)")
+    serve.add_argument("--port", type=int, help="override listen.port (e.g. to run the demo elsewhere)")
+    serve.add_argument("--admin-port", type=int, help="override admin.port")
+    serve.add_argument("--shutdown-grace-s", type=float, default=None,
+                       help="on SIGTERM, how long in-flight requests may take to finish "
+                            "(default: listen.shutdown_grace_s, 30)")
 
     sim = sub.add_parser("sim", help="run the DDM simulator alone")
     sim.add_argument("--host", default="127.0.0.1")
@@ -69,27 +74,43 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .config import ConfigError, demo_config, load_config
-    from .server import run_gateway
+    from .server import configure_logging, run_gateway
     from .workers import refusal, run_workers
-    if args.config is None:
-        config = demo_config()
-    else:
-        try:
-            config = load_config(args.config)
-        except ConfigError as err:
-            print("\n".join(err.problems), file=sys.stderr)
-            return 2
+    config = _serve_config(args)
+    if config is None:
+        return 2
+    configure_logging(config)
     problem = refusal(config, args.workers, args.allow_per_worker_limits)
     if problem is not None:
         print(problem, file=sys.stderr)
         return 2
+    grace = config.listen.shutdown_grace_s if args.shutdown_grace_s is None else args.shutdown_grace_s
     if args.workers > 1:
-        return run_workers(args.config, args.workers)
+        return run_workers(args.config, args.workers, port=args.port, admin_port=args.admin_port,
+                           shutdown_grace_s=grace)
     if args.config is None:
         _print_demo_banner(config)
-    asyncio.run(run_gateway(config))
+    asyncio.run(run_gateway(config, shutdown_grace_s=grace, adjust=lambda c: _with_overrides(c, args)))
     return 0
+
+
+def _serve_config(args: argparse.Namespace) -> Any:
+    """The config `serve` runs (demo without --config), or None after printing why not."""
+    from .config import ConfigError, demo_config, load_config
+    if args.config is None:
+        return _with_overrides(demo_config(), args)
+    try:
+        return _with_overrides(load_config(args.config), args)
+    except ConfigError as err:
+        print("\n".join(err.problems), file=sys.stderr)
+        return None
+
+
+def _with_overrides(config: Any, args: argparse.Namespace) -> Any:
+    """Applies --port/--admin-port (also to every SIGHUP reload): one config file can then serve
+    on other ports (tests, a second instance on one host) without editing it."""
+    from .workers import with_ports
+    return with_ports(config, args.port, args.admin_port)
 
 
 def _print_demo_banner(config: object) -> None:

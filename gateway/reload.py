@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .config import ConfigError, load_config
 from .services import Runtime, Services
@@ -18,10 +18,13 @@ log = logging.getLogger("ddm_gateway.reload")
 RESTART_ONLY = ("listen", "admin", "store", "upstream", "tokens", "state_dir", "logging")
 
 
-def reload_config(services: Services, path: str | Path) -> bool:
-    """Returns True when the new config is in force."""
+def reload_config(services: Services, path: str | Path,
+                  adjust: Callable[[Any], Any] | None = None) -> bool:
+    """Returns True when the new config is in force. `adjust` re-applies command-line overrides."""
     try:
         config = load_config(path)
+        if adjust is not None:
+            config = adjust(config)
         runtime = Runtime.from_config(config, services.runtime.catalog)
     except ConfigError as err:
         for problem in err.problems:

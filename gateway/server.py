@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
+import sys
 import ssl
 from typing import Any, Callable
 
@@ -18,12 +20,20 @@ from .services import SERVICES
 SHUTDOWN_GRACE_S = 30.0
 
 
+def configure_logging(config: Any) -> None:
+    """Process-wide: `logging.level` to stderr (reload/startup messages). Without it only
+    Python's last-resort handler runs, which drops INFO and ignores the configured level."""
+    logging.basicConfig(level=config.logging.level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
+
+
 async def start_site(app: web.Application, host: str, port: int, *,
-                     ssl_context: ssl.SSLContext | None = None,
-                     reuse_port: bool = False) -> tuple[web.AppRunner, int]:
-    """Starts `app` on host:port (0 = any free port) and returns the runner and the bound port."""
+                     ssl_context: ssl.SSLContext | None = None, reuse_port: bool = False,
+                     shutdown_grace_s: float = SHUTDOWN_GRACE_S) -> tuple[web.AppRunner, int]:
+    """Starts `app` on host:port (0 = any free port) and returns the runner and the bound port.
+    On cleanup the runner stops accepting, then lets in-flight requests run `shutdown_grace_s`."""
     # handler_cancellation: a client that disconnects cancels its upstream request.
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_GRACE_S,
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_grace_s,
                            handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_port=reuse_port or None)
@@ -43,8 +53,10 @@ def tls_context(config: Any) -> ssl.SSLContext | None:
 
 async def run_gateway(config: Any, *, started: asyncio.Event | None = None,
                       stop: asyncio.Event | None = None, sim_job_seconds: float = 2.0,
-                      reuse_port: bool = False) -> None:
-    """Serves until `stop` is set or a SIGTERM/SIGINT arrives."""
+                      reuse_port: bool = False, shutdown_grace_s: float = SHUTDOWN_GRACE_S,
+                      adjust: Callable[[Any], Any] | None = None) -> None:
+    """Serves until `stop` is set or a SIGTERM/SIGINT arrives. `adjust` is applied to every
+    reloaded config too (the CLI's --port overrides must survive a SIGHUP)."""
     stop = stop or asyncio.Event()
     _install_signal_handlers(stop)
     runners: list[web.AppRunner] = []
@@ -57,12 +69,14 @@ async def run_gateway(config: Any, *, started: asyncio.Event | None = None,
             upstream_url = f"http://127.0.0.1:{sim_port}"
         public = create_app(config, upstream_url=upstream_url)
         if config.source_path is not None:
-            _on_sighup(lambda: reload_config(public[SERVICES], config.source_path))
+            source = config.source_path
+            _on_sighup(lambda: reload_config(public[SERVICES], source, adjust=adjust))
         public_runner, _ = await start_site(public, config.listen.host, config.listen.port,
-                                            ssl_context=tls_context(config), reuse_port=reuse_port)
+                                            ssl_context=tls_context(config), reuse_port=reuse_port,
+                                            shutdown_grace_s=shutdown_grace_s)
         runners.insert(0, public_runner)
         admin_runner, _ = await start_site(create_admin_app(public), config.admin.host, config.admin.port,
-                                           reuse_port=reuse_port)
+                                           reuse_port=reuse_port, shutdown_grace_s=shutdown_grace_s)
         runners.insert(1, admin_runner)
         if started is not None:
             started.set()

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+from multiprocessing import resource_tracker
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def refusal(config: Any, workers: int, allow_per_worker_limits: bool) -> str | None:
@@ -29,16 +33,52 @@ def refusal(config: Any, workers: int, allow_per_worker_limits: bool) -> str | N
     return None
 
 
-def _worker_main(config_path: str) -> None:
+def with_ports(config: Any, port: int | None, admin_port: int | None) -> Any:
+    """`serve --port/--admin-port`: the config with those listener ports replaced."""
+    if port is not None:
+        config = replace(config, listen=replace(config.listen, port=port))
+    if admin_port is not None:
+        config = replace(config, admin=replace(config.admin, port=admin_port))
+    return config
+
+
+def _worker_main(config_path: str, port: int | None, admin_port: int | None,
+                 shutdown_grace_s: float) -> None:
+    asyncio.run(_serve_worker(config_path, port, admin_port, shutdown_grace_s))
+
+
+async def _serve_worker(config_path: str, port: int | None, admin_port: int | None,
+                        shutdown_grace_s: float) -> None:
+    """The worker was started with the parent's stop/reload signals blocked (see run_workers): a
+    SIGTERM or SIGHUP forwarded while it was still importing would otherwise kill it (the default
+    action) and turn a clean shutdown into exit 1. They are unblocked once the handlers exist."""
     from .config import load_config
-    from .server import run_gateway
-    asyncio.run(run_gateway(load_config(config_path), reuse_port=True))
+    from .server import configure_logging, run_gateway
+    config = with_ports(load_config(config_path), port, admin_port)
+    configure_logging(config)
+    started = asyncio.Event()
+
+    async def unblock_when_started() -> None:
+        await started.wait()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+    unblock = asyncio.create_task(unblock_when_started())
+    try:
+        await run_gateway(config, started=started, reuse_port=True, shutdown_grace_s=shutdown_grace_s,
+                          adjust=lambda c: with_ports(c, port, admin_port))
+    finally:
+        unblock.cancel()
 
 
-def run_workers(config_path: str | Path, workers: int) -> int:
+def run_workers(config_path: str | Path, workers: int, *, port: int | None = None,
+                admin_port: int | None = None, shutdown_grace_s: float = 30.0) -> int:
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_worker_main, args=(str(config_path),), name=f"worker-{i}")
+    args = (str(config_path), port, admin_port, shutdown_grace_s)
+    processes = [context.Process(target=_worker_main, args=args, name=f"worker-{i}")
                  for i in range(workers)]
+    # Children inherit the blocked mask; the parent unblocks once its forwarding handler is in place.
+    # The resource tracker is started first: starting it later would unblock SIGINT/SIGTERM.
+    resource_tracker.ensure_running()
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
     for process in processes:
         process.start()
 
@@ -47,8 +87,9 @@ def run_workers(config_path: str | Path, workers: int) -> int:
             if process.is_alive() and process.pid is not None:
                 os.kill(process.pid, signum)
 
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for sig in FORWARDED:
         signal.signal(sig, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
     codes = []
     for process in processes:
         process.join()

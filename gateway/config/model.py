@@ -67,6 +67,7 @@ class ListenConfig:
     tls: TlsConfig | None = None
     trusted_proxies: tuple[IpNetwork, ...] = ()
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    shutdown_grace_s: float = 30.0   # on SIGTERM, how long in-flight requests may run
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ def listen_section(node: Node | None, sources: Sources) -> ListenConfig:
         tls=_tls(node.child("tls"), sources),
         trusted_proxies=_networks(node),
         max_body_bytes=node.integer("max_body_bytes", defaults.max_body_bytes),
+        shutdown_grace_s=node.number("shutdown_grace_s", defaults.shutdown_grace_s),
     )
     node.finish()
     return config
