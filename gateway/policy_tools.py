@@ -24,7 +24,10 @@ def simulate(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print("\n".join(err.problems), file=sys.stderr)
         return 2
-    identity = _find_user(runtime, args.user, args.domain)
+    identity, problem = _find_user(runtime, args.user, args.domain)
+    if identity is None:
+        print(problem, file=sys.stderr)
+        return 2
     project = runtime.directory.project_by_name(identity.domain.id, args.project) \
         or runtime.directory.project(args.project)
     if project is None or project.domain_id != identity.domain.id:
@@ -51,14 +54,15 @@ def simulate(args: argparse.Namespace) -> int:
     return 0 if decision.allowed else 1
 
 
-def _find_user(runtime: Runtime, name: str, domain_name: str | None) -> Identity:
+def _find_user(runtime: Runtime, name: str, domain_name: str | None) -> tuple[Identity | None, str]:
+    """The one user called `name`, or None and why; exit 1 means "deny", so lookups may not use it."""
     config = runtime.config
     domains = [d for d in config.iam.domains if domain_name in (None, d.name)]
     found = [i for d in domains if (i := runtime.directory.by_login(d.name, name)) is not None]
     if len(found) != 1:
         reason = "no such user" if not found else "several domains have this user; pass --domain"
-        raise SystemExit(f"user {name!r}: {reason}")
-    return found[0]
+        return None, f"user {name!r}: {reason}"
+    return found[0], ""
 
 
 def validate(path: str) -> int:

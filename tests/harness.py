@@ -7,6 +7,7 @@ talk to them over real sockets. `OffsetClock` lets a test move the gateway's clo
 from __future__ import annotations
 
 import asyncio
+import copy
 import tempfile
 import threading
 import time
@@ -81,7 +82,7 @@ def config_data(*, state_dir: str, upstream_url: str | None = None, store_url: s
         "limits": {"per_user_per_minute": 60, "global_per_minute": 8000, **limits},
         "tokens": {"ttl_s": 3600},
         "state_dir": state_dir,
-        "iam": {"domains": [ACME, OTHER_DOMAIN]},
+        "iam": {"domains": copy.deepcopy([ACME, OTHER_DOMAIN])},
         "logging": {"access_log": str(TEST_LOG_DIR / "access.log"),
                     "audit_log": str(TEST_LOG_DIR / "audit.log")},
     }

@@ -122,8 +122,6 @@ def test_usage_errors_exit_2(config_file: str, tmp_path: Path) -> None:
     assert config.returncode == 2 and "unknown policy 'No Such Policy'" in config.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="gateway/policy_tools.py _find_user raises SystemExit(str) -> "
-                                       "exit 1, the code that means 'deny'; see the helper's report")
 def test_an_unknown_user_is_a_usage_error_not_a_deny(config_file: str) -> None:
     done = simulate(config_file, "nobody", "ddm:instance:list")
     assert "user 'nobody': no such user" in done.stderr
