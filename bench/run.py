@@ -1,0 +1,379 @@
+"""The benchmark suite in one command: every server on 127.0.0.1, one table (issue #7).
+
+    python -m bench.run [--duration S] [--concurrency C] [--workers-variants] [--quick] [--loadgen auto|wrk|asyncio]
+
+Scenarios: (a) the fixed-response upstream alone, (b) a bare aiohttp pass-through proxy, (c) the
+gateway with token auth, (d) with SDK-HMAC-SHA256 AK/SK, (e) (d) with the Redis store. Each server
+runs in its own process; limits are raised so nothing is throttled; the benchmark user holds 10
+policies of 8 statements. Per scenario: a closed-loop run at fixed concurrency (wrk when on PATH,
+else bench.loadgen) for req/s, p50, p99; then an open-loop run at 50% of (b)'s capacity (always
+bench.loadgen: wrk cannot do open loop) for latency at half load. Then the micro figures of
+bench_signer, bench_policies and bench_limits. A benchmark, not a test: nothing here asserts timing.
+`--quick` (the smoke test) runs a fraction of a second per step with the upstream in-process.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import bench_limits, bench_policies, bench_signer, loadgen, serve_gateway, upstream
+from .bench_limits import free_port
+from .serve_gateway import AK, DOMAIN, PASSWORD, PROJECT_ID, PROJECT_NAME, SK, USER
+
+PATH = f"/v1/{PROJECT_ID}/instances?offset=0&limit=10"
+BASE_HEADERS = {"Content-Type": "application/json", "X-Project-Id": PROJECT_ID}
+LABELS = {"a": "(a) upstream alone", "b": "(b) aiohttp pass-through", "c": "(c) gateway, token",
+          "d": "(d) gateway, AK/SK", "e": "(e) gateway, AK/SK + Redis"}
+FAILURES: list[str] = []   # scenarios that could not run, printed under the table
+
+
+@dataclass
+class Target:
+    """What to load: one URL, its headers (for wrk's -H) and a pool of ready request bytes."""
+
+    url: str
+    headers: dict[str, str]
+    pool: list[bytes]
+
+
+@dataclass
+class Row:
+    key: str
+    workers: int
+    rps: float
+    p50: float
+    p99: float
+    errors: int
+    tool: str
+    cpu_us: float = float("nan")   # server CPU (all its processes) per request in the closed-loop run
+    fixed_p50: float = float("nan")
+    fixed_p99: float = float("nan")
+
+
+class Servers:
+    """Child processes of one scenario, logged to the work dir, stopped (SIGTERM, then SIGKILL) on exit."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, name: str, args: list[str], port: int) -> None:
+        log = open(self.workdir / f"{name}.log", "ab")
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent)
+        log.close()
+        self.procs.append(proc)
+        wait_port(port, proc, self.workdir / f"{name}.log")
+
+    def pids(self) -> list[int]:
+        return [proc.pid for proc in self.procs]
+
+    def __enter__(self) -> "Servers":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for proc in reversed(self.procs):
+            proc.terminate()
+        for proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
+    """Returns once 127.0.0.1:port accepts; fails fast (with the log) if the process died."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"{proc.args} exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{proc.args} did not listen on {port} within {timeout}s")
+            time.sleep(0.05)
+
+
+def inline_upstream() -> str:
+    """The upstream on a daemon thread of this process (--quick: one process fewer, timing irrelevant)."""
+    port, ready = free_port(), threading.Event()
+
+    def run() -> None:
+        async def main() -> None:
+            started = asyncio.Event()
+            task = asyncio.ensure_future(upstream.serve("127.0.0.1", port, ready=started))
+            await started.wait()
+            ready.set()
+            await task
+        asyncio.run(main())
+    threading.Thread(target=run, name="bench-upstream", daemon=True).start()
+    ready.wait(10)
+    return f"http://127.0.0.1:{port}"
+
+
+def start_upstream(servers: Servers) -> str:
+    port = free_port()
+    servers.spawn("upstream", [sys.executable, "-m", "bench.upstream", "--port", str(port)], port)
+    return f"http://127.0.0.1:{port}"
+
+
+def start_passthrough(servers: Servers, upstream_url: str, workers: int) -> str:
+    port = free_port()
+    for i in range(workers):
+        servers.spawn(f"passthrough-{i}", [sys.executable, "-m", "bench.passthrough", "--port", str(port),
+                                           "--upstream", upstream_url, "--reuse-port"], port)
+    return f"http://127.0.0.1:{port}"
+
+
+def start_gateway(servers: Servers, workdir: Path, upstream_url: str, store_url: str | None,
+                  workers: int) -> str:
+    port, admin = free_port(), free_port()
+    state = Path(tempfile.mkdtemp(prefix="gw-", dir=workdir))
+    config = serve_gateway.write_config(state / "bench-gateway.yaml", port=port, admin_port=admin,
+                                        upstream=upstream_url, state_dir=str(state), store_url=store_url)
+    args = [str(Path(sys.executable).with_name("ddm-gateway")), "serve", "--config", str(config),
+            "--workers", str(workers)]
+    if workers > 1 and store_url is None:
+        args.append("--allow-per-worker-limits")
+    servers.spawn(f"gateway-{port}", args, port)
+    return f"http://127.0.0.1:{port}"
+
+
+def login(base: str) -> str:
+    """A project-scoped token for the benchmark user (one password check, reused for every request)."""
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": USER, "password": PASSWORD, "domain": {"name": DOMAIN}}}},
+        "scope": {"project": {"name": PROJECT_NAME, "domain": {"name": DOMAIN}}}}}
+    request = urllib.request.Request(f"{base}/v3/auth/tokens?nocatalog=true", data=json.dumps(body).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return reply.headers["X-Subject-Token"]
+
+
+def target(base: str, auth: str) -> Target:
+    """The request of a scenario: no auth, a token, or AK/SK (a pre-signed pool)."""
+    url = base + PATH
+    headers = dict(BASE_HEADERS)
+    if auth == "token":
+        headers["X-Auth-Token"] = login(base)
+    if auth == "aksk":
+        return Target(url, loadgen.aksk_headers("GET", url, headers, AK, SK),
+                      loadgen.presigned_pool(url, headers, AK, SK))
+    return Target(url, headers, [loadgen.build("GET", url, headers)])
+
+
+def check(t: Target) -> None:
+    """One request before the load: a misconfigured scenario must fail loudly, not benchmark a 401."""
+    request = urllib.request.Request(t.url, headers=t.headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            reply.read()
+    except urllib.error.HTTPError as err:
+        raise SystemExit(f"{t.url}: {err.code} {err.read()[:500]!r}")
+
+
+def run_wrk(t: Target, concurrency: int, duration: float) -> tuple[float, float, float, int]:
+    """wrk -t1 --latency; returns req/s, p50 ms, p99 ms, non-2xx + socket errors."""
+    args = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "10s"]
+    for name, value in t.headers.items():
+        args += ["-H", f"{name}: {value}"]
+    out = subprocess.run(args + [t.url], capture_output=True, text=True, check=True).stdout
+    return parse_wrk(out)
+
+
+def parse_wrk(out: str) -> tuple[float, float, float, int]:
+    unit = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+    def pct(p: str) -> float:
+        match = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+        return float(match.group(1)) * unit[match.group(2)] if match else float("nan")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses:\s+(\d+)", out))
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors += sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+    return rps, pct("50"), pct("99"), errors
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User+system CPU of `pids` and all their descendants (Linux /proc; NaN elsewhere).
+
+    CPU per request is the figure that survives a shared, busy machine: req/s does not."""
+    total, todo, tick = 0.0, list(pids), os.sysconf("SC_CLK_TCK")
+    try:
+        while todo:
+            pid = todo.pop()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for children in Path(f"/proc/{pid}/task").glob("*/children"):
+                todo += [int(child) for child in children.read_text().split()]
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return total
+
+
+def measure(key: str, workers: int, t: Target, args: argparse.Namespace, rate: float | None,
+            pids: list[int]) -> Row:
+    """Warm-up, closed loop at fixed concurrency, then the open-loop run at `rate`
+    (None: half of this row's own req/s, which is how (b) sets the rate for the others)."""
+    check(t)
+    asyncio.run(loadgen.closed_loop(t.url, t.pool, min(args.concurrency, 8), args.warmup))
+    cpu_before = cpu_seconds(pids) if pids else float("nan")
+    if args.loadgen == "wrk":
+        rps, p50, p99, errors = run_wrk(t, args.concurrency, args.duration)
+    else:
+        res = asyncio.run(loadgen.closed_loop(t.url, t.pool, args.concurrency, args.duration))
+        rps, p50, p99, errors = res.rps, res.percentile(50), res.percentile(99), res.errors
+    row = Row(key, workers, rps, p50, p99, errors, args.loadgen)
+    seconds = max(1, round(args.duration)) if args.loadgen == "wrk" else args.duration
+    row.cpu_us = (cpu_seconds(pids) - cpu_before) / max(1.0, rps * seconds) * 1e6 if pids else float("nan")
+    rate = rate or rps / 2
+    fixed = asyncio.run(loadgen.open_loop(t.url, t.pool, rate, args.duration))
+    row.fixed_p50, row.fixed_p99, row.errors = fixed.percentile(50), fixed.percentile(99), row.errors + fixed.errors
+    return row
+
+
+def scenario(key: str, workers: int, workdir: Path, upstream_url: str,
+             args: argparse.Namespace, rate: float | None) -> Row:
+    """Starts what `key` needs (each in its own process), measures it, stops it."""
+    with Servers(workdir) as servers, ExitStack() as extra:
+        if key == "a":
+            return measure(key, 1, target(upstream_url, "none"), args, rate, args.upstream_pids)
+        if key == "b":
+            base = start_passthrough(servers, upstream_url, workers)
+            return measure(key, workers, target(base, "none"), args, rate, servers.pids())
+        store = extra.enter_context(bench_limits.throwaway_redis()) if key == "e" else None
+        base = start_gateway(servers, workdir, upstream_url, store, workers)
+        return measure(key, workers, target(base, "token" if key == "c" else "aksk"), args, rate, servers.pids())
+
+
+def run_group(workers: int, keys: list[str], workdir: Path, upstream_url: str,
+              args: argparse.Namespace) -> tuple[list[Row], float]:
+    """(b) first: its closed-loop capacity sets the open-loop rate of every other row of the group."""
+    rows = {"b": scenario("b", workers, workdir, upstream_url, args, None)}
+    rate = rows["b"].rps / 2
+    for key in keys:
+        if key != "b":
+            rows[key] = guarded(lambda: scenario(key, workers, workdir, upstream_url, args, rate), key, workers)
+        print(f"  done: {LABELS[key]} x{workers}", file=sys.stderr)
+    return [rows[k] for k in keys], rate
+
+
+def guarded(measure_row: Callable[[], Row], key: str, workers: int) -> Row:
+    """A scenario that cannot start still leaves a (failed) row: the rest of the table is worth having."""
+    try:
+        return measure_row()
+    except (SystemExit, Exception) as err:  # noqa: BLE001 - reported in the table, not swallowed
+        FAILURES.append(f"{LABELS[key]} x{workers}: {str(err).strip().splitlines()[-1][:300]}")
+        nan = float("nan")
+        return Row(key, workers, nan, nan, nan, -1, "failed")
+
+
+def table(rows: list[Row], rates: dict[int, float]) -> str:
+    head = ("| scenario | workers | req/s | p50 ms | p99 ms | vs (b) | p50 ms @50% | p99 ms @50% "
+            "| +p50 ms vs (b) @50% | errors | CPU us/req | load |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    base = {r.workers: r for r in rows if r.key == "b"}
+    for r in rows:
+        b = base[r.workers]
+        lines.append(f"| {LABELS[r.key]} | {r.workers} | {r.rps:,.0f} | {r.p50:.2f} | {r.p99:.2f} | "
+                     f"{r.rps / b.rps:.2f} | {r.fixed_p50:.2f} | {r.fixed_p99:.2f} | "
+                     f"{r.fixed_p50 - b.fixed_p50:+.2f} | {r.errors} | {r.cpu_us:.0f} | {r.tool} |")
+    lines += [f"open-loop rate (50% of (b) x{w}): {rate:,.0f} req/s" for w, rate in rates.items()]
+    lines += [f"FAILED {failure}" for failure in FAILURES]
+    return "\n".join(lines)
+
+
+def targets(rows: list[Row]) -> str:
+    """The issue's goals, checked on this run's numbers (informational: never an exit status)."""
+    by = {r.key: r for r in rows if r.workers == 1}
+    d, e, b = by["d"].rps / by["b"].rps, by["e"].rps / by["b"].rps, by["b"]
+    added = by["e"].fixed_p50 - b.fixed_p50
+    cpu = f"; by CPU per request (noise-robust): (b)/(d) = {b.cpu_us / by['d'].cpu_us:.2f}, " \
+          f"(b)/(e) = {b.cpu_us / by['e'].cpu_us:.2f}"
+    mark = lambda ok: "met" if ok else "MISSED"  # noqa: E731
+    return (f"targets: (d)/(b) = {d:.2f} (>= 0.75: {mark(d >= 0.75)}); (e)/(b) = {e:.2f} (>= 0.65: "
+            f"{mark(e >= 0.65)}); added p50 of (e) over (b) at 50% load = {added:+.2f} ms (<= 1 ms: {mark(added <= 1)})"
+            + cpu)
+
+
+async def limiter_rates(redis_url: str, seconds: float) -> tuple[float, float]:
+    from gateway.limits import MemoryStore, RedisStore
+    memory = await bench_limits.measure(MemoryStore(), seconds, 1)
+    store = RedisStore(redis_url, timeout_s=1.0)
+    try:
+        await store.acquire(bench_limits.rules_for(0))
+        return memory, await bench_limits.measure(store, seconds, 256)
+    finally:
+        await store.close()
+
+
+def micro(seconds: float) -> str:
+    """The micro benches of the other issues, imported (same code as their own CLIs)."""
+    signer = bench_signer.rate("SDK-HMAC-SHA256", seconds)
+    done, elapsed = bench_policies.run(seconds)
+    with bench_limits.throwaway_redis() as url:
+        memory, redis = asyncio.run(limiter_rates(url, seconds))
+    return "\n".join([
+        "| micro | per second |", "|---|---|",
+        f"| signature verifications (SDK-HMAC-SHA256) | {signer:,.0f} |",
+        f"| policy decisions (10 policies x 8 statements) | {done / elapsed:,.0f} |",
+        f"| limiter checks, in-process store | {memory:,.0f} |",
+        f"| limiter checks, Redis store (256 in flight) | {redis:,.0f} |"])
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per closed and per open run")
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--workers-variants", action="store_true", help="also run (b)-(e) with 2 workers")
+    parser.add_argument("--quick", action="store_true", help="smoke run: a fraction of a second per step")
+    parser.add_argument("--loadgen", choices=["auto", "wrk", "asyncio"], default="auto")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.concurrency = min(args.duration, 0.3), min(args.concurrency, 8)
+    if args.loadgen == "auto":
+        args.loadgen = "wrk" if shutil.which("wrk") and not args.quick else "asyncio"
+    args.warmup = 0.1 if args.quick else 1.0
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    rows: list[Row] = []
+    rates: dict[int, float] = {}
+    with tempfile.TemporaryDirectory(prefix="ddmgw-bench-") as tmp, Servers(Path(tmp)) as servers:
+        workdir = Path(tmp)
+        upstream_url = inline_upstream() if args.quick else start_upstream(servers)
+        args.upstream_pids = servers.pids()   # empty with the in-process upstream: no CPU figure
+        group, rates[1] = run_group(1, list("abcde"), workdir, upstream_url, args)
+        rows += group
+        if args.workers_variants:
+            group, rates[2] = run_group(2, list("bcde"), workdir, upstream_url, args)
+            rows += group
+        print(table(rows, rates))
+        print()
+        print(targets(rows))
+        print()
+        print(micro(0.2 if args.quick else 2.0))
+
+
+if __name__ == "__main__":
+    main()
