@@ -9,13 +9,7 @@
 local argv = {}
 for word in string.gmatch(ARGV[1], '%S+') do argv[#argv + 1] = word end
 local n = tonumber(argv[1])
-local now
-if argv[2] ~= '-' then
-  now = tonumber(argv[2])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-end
+local now = now_ms(argv[2], '-')
 
 local limits, windows, counts, resets = {}, {}, {}, {}
 for i = 1, n do

@@ -2,13 +2,7 @@
 -- KEYS[1] lock (value: locked-until ms) | KEYS[2] failure streak counter
 -- ARGV[1] now in ms, '' = the server's clock | ARGV[2] threshold | ARGV[3] lock_ms
 -- Returns 1 when the key is locked (already, or from this failure on), else 0.
-local now
-if ARGV[1] ~= '' then
-  now = tonumber(ARGV[1])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-end
+local now = now_ms(ARGV[1], '')
 local threshold = tonumber(ARGV[2])
 local lock_ms = math.ceil(tonumber(ARGV[3]))
 if tonumber(redis.call('GET', KEYS[1]) or '0') > now then

@@ -31,6 +31,11 @@ SOCKET_BACKSTOP_FACTOR = 4
 
 
 def load_script(name: str) -> str:
+    """The script `name`.lua after the shared clock prelude (Lua scripts cannot import)."""
+    return _lua("clock") + _lua(name)
+
+
+def _lua(name: str) -> str:
     return resources.files(__package__).joinpath(f"{name}.lua").read_text(encoding="utf-8")
 
 

@@ -1,13 +1,7 @@
 -- Record a revoked token id until its token would expire; prune ids already expired.
 -- KEYS[1] ids by sequence (ZSET) | KEYS[2] ids by expiry ms (ZSET) | KEYS[3] sequence counter
 -- ARGV[1] now in ms, '' = the server's clock | ARGV[2] token id | ARGV[3] ttl_ms
-local now
-if ARGV[1] ~= '' then
-  now = tonumber(ARGV[1])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-end
+local now = now_ms(ARGV[1], '')
 local ttl_ms = math.ceil(tonumber(ARGV[3]))
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
 for _, id in ipairs(expired) do

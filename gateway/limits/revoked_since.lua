@@ -2,13 +2,7 @@
 -- KEYS[1] ids by sequence | KEYS[2] ids by expiry ms | KEYS[3] sequence counter
 -- ARGV[1] now in ms, '' = the server's clock | ARGV[2] cursor
 -- A cursor above the counter means Redis lost its data (restart): start over from zero.
-local now
-if ARGV[1] ~= '' then
-  now = tonumber(ARGV[1])
-else
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-end
+local now = now_ms(ARGV[1], '')
 local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
 local cursor = tonumber(ARGV[2])
 if cursor > seq then cursor = 0 end
