@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 import redis
 
-from gateway.limits import RedisStore
+from gateway.limits import MemoryStore, RedisStore
 from gateway.revocation import RevocationCache
 
 from .harness import ISSUED_TOKENS, PROJECT_ID
@@ -96,3 +96,25 @@ def test_a_token_from_one_replica_verifies_on_the_other(replicas: Replicas) -> N
     token = login(replicas.urls[1], "bob", "bob-pass-1")
     reply = http("GET", replicas.urls[0] + INSTANCES_PATH, headers={"X-Auth-Token": token})
     assert reply.status == 200, reply.body
+
+
+async def test_revocation_cache_forgets_ids_whose_tokens_have_expired() -> None:
+    """Any user may revoke tokens at will: the per-replica cache must not only grow. A resync
+    keeps exactly the store's live revocations (plus any made locally meanwhile)."""
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    cache = RevocationCache(store, resync_s=60, clock=lambda: now[0])
+    await cache.revoke("short-lived", 5)
+    await cache.revoke("long-lived", 3600)
+    await cache.refresh()
+    assert cache.is_revoked("short-lived") and cache.is_revoked("long-lived")
+    now[0] += 30                      # the short token has expired; no resync due yet
+    await cache.refresh()
+    assert len(cache) == 2
+    now[0] += 31                      # resync: the store no longer lists the expired id
+    await cache.refresh()
+    assert not cache.is_revoked("short-lived") and cache.is_revoked("long-lived")
+    assert len(cache) == 1
+    await store.revoke("elsewhere", 60)   # another replica's revocation still arrives incrementally
+    await cache.refresh()
+    assert cache.is_revoked("elsewhere")
