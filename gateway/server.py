@@ -14,7 +14,7 @@ from aiohttp import web
 
 from .admin import create_admin_app
 from .app import create_app
-from .reload import reload_config
+from .reload import reload_config, watch_file
 from .services import SERVICES
 
 SHUTDOWN_GRACE_S = 30.0
@@ -60,6 +60,7 @@ async def run_gateway(config: Any, *, started: asyncio.Event | None = None,
     stop = stop or asyncio.Event()
     _install_signal_handlers(stop)
     runners: list[web.AppRunner] = []
+    watcher: asyncio.Task[None] | None = None
     try:
         upstream_url = None
         if config.upstream is None:
@@ -68,9 +69,6 @@ async def run_gateway(config: Any, *, started: asyncio.Event | None = None,
             runners.append(sim_runner)
             upstream_url = f"http://127.0.0.1:{sim_port}"
         public = create_app(config, upstream_url=upstream_url)
-        if config.source_path is not None:
-            source = config.source_path
-            _on_sighup(lambda: reload_config(public[SERVICES], source, adjust=adjust))
         public_runner, _ = await start_site(public, config.listen.host, config.listen.port,
                                             ssl_context=tls_context(config), reuse_port=reuse_port,
                                             shutdown_grace_s=shutdown_grace_s)
@@ -78,12 +76,31 @@ async def run_gateway(config: Any, *, started: asyncio.Event | None = None,
         admin_runner, _ = await start_site(create_admin_app(public), config.admin.host, config.admin.port,
                                            reuse_port=reuse_port, shutdown_grace_s=shutdown_grace_s)
         runners.insert(1, admin_runner)
+        watcher = _install_reload(public, config, adjust)
         if started is not None:
             started.set()
         await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
         for runner in runners:
             await runner.cleanup()
+
+
+def _install_reload(public: web.Application, config: Any,
+                    adjust: Callable[[Any], Any] | None) -> asyncio.Task[None] | None:
+    """SIGHUP reloads the config file; so does a change to it when `reload.watch` is on. Returns
+    the watching task (the caller cancels it), if any."""
+    if config.source_path is None:
+        return None   # the demo: nothing to reload from
+    source = config.source_path
+
+    def reload() -> bool:   # looked up per call: a reload swaps what the services hold, not them
+        return reload_config(public[SERVICES], source, adjust=adjust)
+    _on_sighup(reload)
+    if not config.reload.watch:
+        return None
+    return asyncio.create_task(watch_file(source, config.reload.interval_s, reload))
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> None:

@@ -1,15 +1,16 @@
 """Operations: admin endpoints, metrics after traffic, audit trail, config reload."""
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 import yaml
 
 from gateway.admin import create_admin_app
-from gateway.reload import reload_config
+from gateway.reload import reload_config, watch_file
 from gateway.services import SERVICES
 
 from .harness import BOB_AK, BOB_SK, CAROL_AK, CAROL_SK, PROJECT_ID, TEST_LOG_DIR, config_data
@@ -75,3 +76,32 @@ def test_reload_applies_policy_changes_and_refuses_broken_configs(tmp_path: Path
         assert http("GET", stack.url + INSTANCES, ak=BOB_AK, sk=BOB_SK).status == 403  # old config still in force
     finally:
         stack.servers.close()
+
+
+async def test_watch_file_reports_rewrites_renames_and_survives_a_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text("a: 1\n")
+    changes: list[int] = []
+    watcher = asyncio.create_task(watch_file(path, 0.01, lambda: changes.append(1)))
+    try:
+        await asyncio.sleep(0.05)
+        assert changes == []                       # nothing changed: nothing reported
+        path.write_text("a: 22\n")                 # rewritten in place
+        await _until(lambda: len(changes) == 1)
+        path.unlink()                              # gone for a moment (an editor's save)
+        await asyncio.sleep(0.05)
+        assert len(changes) == 1
+        replacement = tmp_path / "new.yaml"
+        replacement.write_text("a: 333\n")
+        replacement.rename(path)                   # replaced by a rename
+        await _until(lambda: len(changes) == 2)
+    finally:
+        watcher.cancel()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")

@@ -51,6 +51,7 @@ class Traffic(threading.Thread):
 def test_sighup_applies_a_policy_change_and_refuses_a_broken_config(tmp_path: Path) -> None:
     with sim(tmp_path) as upstream:
         data = base_config(tmp_path, upstream.url)
+        data["reload"] = {"watch": False}   # only the signal may reload here
         path = write_config(tmp_path, data)
         with gateway(tmp_path, path) as gw:
             assert _get(gw, CAROL_AK, CAROL_SK).status == 200
@@ -80,6 +81,27 @@ def test_sighup_applies_a_policy_change_and_refuses_a_broken_config(tmp_path: Pa
                 traffic.join(timeout=30)
             assert traffic.errors == []
             assert traffic.statuses and set(traffic.statuses) == {200}
+            gw.signal(signal.SIGTERM)
+            assert gw.process.wait(timeout=15) == 0
+
+
+def test_a_changed_config_file_is_reloaded_without_a_signal(tmp_path: Path) -> None:
+    with sim(tmp_path) as upstream:
+        data = base_config(tmp_path, upstream.url)
+        data["reload"] = {"watch": True, "interval_s": 0.1}
+        path = write_config(tmp_path, data)
+        with gateway(tmp_path, path) as gw:
+            assert _get(gw, CAROL_AK, CAROL_SK).status == 200
+            data["iam"]["domains"][0]["policies"][0]["document"]["Statement"][0]["Action"] = [
+                "ddm:instance:delete", "ddm:instance:list"]
+            write_config(tmp_path, data)
+            _wait_until(lambda: _get(gw, CAROL_AK, CAROL_SK).status == 403)
+            assert "config reloaded from" in gw.stderr()
+            broken = json.loads(json.dumps(data))
+            broken["limits"]["per_user_per_minute"] = "many"
+            write_config(tmp_path, broken)
+            _wait_until(lambda: "config reload refused" in gw.stderr())
+            assert _get(gw, CAROL_AK, CAROL_SK).status == 403   # the previous config stays
             gw.signal(signal.SIGTERM)
             assert gw.process.wait(timeout=15) == 0
 

@@ -23,7 +23,8 @@ from .iam import DocumentValidator, IamContext, Registry, iam_section
 from .model import GatewayConfig
 from .reader import Node, Problems
 from .sections import (admin_section, auth_section, authz_section, limits_section,
-                       listen_section, logging_section, store_section, tokens_section)
+                       listen_section, logging_section, reload_section, store_section,
+                       tokens_section)
 from .upstream import upstream_section
 from .secrets import Sources
 
@@ -108,6 +109,7 @@ def _sections(root: Node, sources: Sources, system_policies: frozenset[str],
         authz=authz_section(root.child("authz")),
         auth=auth_section(root.child("auth")),
         logging=logging_section(root.child("logging"), sources),
+        reload=reload_section(root.child("reload")),
     )
 
 

@@ -208,6 +208,12 @@ class IamConfig:
 
 
 @dataclass(frozen=True)
+class ReloadConfig:
+    watch: bool = True          # reload when the config file changes, as on SIGHUP
+    interval_s: float = 2.0     # how often the file is looked at (one stat call)
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     listen: ListenConfig = ListenConfig()
     admin: AdminConfig = AdminConfig()
@@ -221,4 +227,5 @@ class GatewayConfig:
     authz: AuthzConfig = AuthzConfig()
     auth: AuthConfig = AuthConfig()
     logging: LoggingConfig = LoggingConfig()
+    reload: ReloadConfig = ReloadConfig()
     source_path: Path | None = None

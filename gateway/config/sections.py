@@ -1,4 +1,4 @@
-"""Parsers for the plain sections: listen, admin, store, limits, tokens, auth, authz, logging.
+"""Parsers for the plain sections: listen, admin, store, limits, tokens, auth, authz, logging, reload.
 
 Each takes the section's Node (None when the section is absent, meaning "all defaults") and
 returns its frozen dataclass. Cross-section checks (e.g. `limits.users` naming real users) live
@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .model import (AdminConfig, AuthConfig, AuthzConfig, IpNetwork, LimitsConfig, ListenConfig,
-                    LoggingConfig, StoreConfig, TlsConfig, TokensConfig)
+                    LoggingConfig, ReloadConfig, StoreConfig, TlsConfig, TokensConfig)
 from .reader import Node
 from .secrets import Sources, optional_path, path_list
 
@@ -154,6 +154,16 @@ def authz_section(node: Node | None) -> AuthzConfig:
     if node is None:
         return AuthzConfig()
     config = AuthzConfig(enforce_dependencies=node.boolean("enforce_dependencies", True))
+    node.finish()
+    return config
+
+
+def reload_section(node: Node | None) -> ReloadConfig:
+    if node is None:
+        return ReloadConfig()
+    defaults = ReloadConfig()
+    config = ReloadConfig(watch=node.boolean("watch", defaults.watch),
+                          interval_s=node.number("interval_s", defaults.interval_s))
     node.finish()
     return config
 
