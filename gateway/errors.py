@@ -18,6 +18,7 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "forbidden": (403, "APIGW.0302", "The IAM user is not authorized to access the API."),
     "project_unavailable": (403, "APIGW.0310", "The project is unavailable."),
     "not_found": (404, "APIGW.0101", "The API does not exist or has not been published in the environment."),
+    "request_timeout": (408, "APIGW.0201", "Request timeout."),
     "too_large": (413, "APIGW.0201", "Request entity too large."),
     "uri_too_large": (414, "APIGW.0201", "Request URI too large."),
     "headers_too_large": (494, "APIGW.0201", "Request headers too large."),

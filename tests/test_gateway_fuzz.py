@@ -3,7 +3,8 @@
 Raw sockets, so nothing in a client library tidies the request first: odd methods, broken percent
 encodings, dot segments, control characters, junk credentials of every kind, and correctly signed
 requests (alice's AK/SK) over fuzzed paths, queries and bodies, so the input also reaches routing,
-scope, authorization, the proxy and the simulator behind it.
+scope, authorization, the proxy and the simulator behind it. And a client that never sends the
+body it announced.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 import policies
 from signer import SignableRequest, sign
 
-from .harness import ALICE_AK, ALICE_SK, PROJECT_ID
+from .harness import ALICE_AK, ALICE_SK, PROJECT_ID, ServerThread, config_data
 from .stack import Stack, start_stack
 
 PATH_SAFE = "%~!$&'()*+,;=:@"
@@ -151,3 +152,35 @@ def test_signed_requests_over_fuzzed_routes_never_fail_inside(stack: Stack, rout
     if status == 400 and not reply_headers.get("x-request-id"):
         return   # refused by aiohttp's HTTP parser before the gateway saw it
     assert_documented(status, reply_headers, reply, method)
+
+
+def test_a_body_that_never_arrives_is_408_not_a_held_handler(tmp_path: Path) -> None:
+    """A signed request announces 100 bytes and sends 10: the gateway answers 408 in the
+    documented shape once listen.body_timeout_s passes, instead of waiting for ever."""
+    from ddmsim import create_app as create_sim
+    from gateway.app import create_app
+    from gateway.config import parse_config
+
+    servers = ServerThread()
+    try:
+        sim_url = f"http://127.0.0.1:{servers.serve(create_sim(job_seconds=0))}"
+        data = config_data(state_dir=str(tmp_path), upstream_url=sim_url)
+        data["listen"]["body_timeout_s"] = 0.3
+        port = servers.serve(create_app(parse_config(data)))
+        path = f"/v1/{PROJECT_ID}/instances"
+        headers = {"host": f"127.0.0.1:{port}", "content-type": "application/json"}
+        body = b'{"instance": {"name": "slow-client-01"}}' + b" " * 60
+        signed = sign(SignableRequest("POST", path, "", headers, body), ALICE_AK, ALICE_SK,
+                      now=datetime.now(timezone.utc))
+        head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json",
+                f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in signed.items())]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body[:10])
+            response = http.client.HTTPResponse(sock, method="POST")
+            response.begin()
+            reply = json.loads(response.read())
+        assert response.status == 408
+        assert reply["error_code"] == reply["errCode"] == "APIGW.0201"
+        assert reply["error_msg"] == "Request timeout."
+    finally:
+        servers.close()

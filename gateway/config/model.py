@@ -68,6 +68,7 @@ class ListenConfig:
     trusted_proxies: tuple[IpNetwork, ...] = ()
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     shutdown_grace_s: float = 30.0   # on SIGTERM, how long in-flight requests may run
+    body_timeout_s: float = 60.0     # a buffered (signed) request body must arrive within this
 
 
 @dataclass(frozen=True)

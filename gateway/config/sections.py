@@ -33,6 +33,7 @@ def listen_section(node: Node | None, sources: Sources) -> ListenConfig:
         trusted_proxies=_networks(node),
         max_body_bytes=node.integer("max_body_bytes", defaults.max_body_bytes),
         shutdown_grace_s=node.number("shutdown_grace_s", defaults.shutdown_grace_s),
+        body_timeout_s=node.number("body_timeout_s", defaults.body_timeout_s),
     )
     node.finish()
     return config

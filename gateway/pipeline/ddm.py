@@ -40,7 +40,8 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
         body = None
         if route.authenticated:
             if wants_body(request):   # the signature covers the body (the proxy reads it otherwise)
-                body = await read_limited_body(request, config.listen.max_body_bytes)
+                body = await read_limited_body(request, config.listen.max_body_bytes,
+                                               timeout_s=config.listen.body_timeout_s)
             principal = notes.principal = await authenticate(request, services, body=body,
                                                               source_ip=client_ip)
             project = check_project_scope(principal, route.project_id, runtime.directory)
