@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +100,8 @@ class ScriptPipeline:
             replies: list[Any] = []
             for _ in batch:
                 try:
-                    replies.append(await connection.read_response())
+                    # math.inf: no socket-timeout timer per reply; within_deadline bounds the batch
+                    replies.append(await connection.read_response(timeout=math.inf))
                 except ResponseError as error:
                     replies.append(error)
             return replies
