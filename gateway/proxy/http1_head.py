@@ -7,13 +7,14 @@ accept is `MalformedResponse`, which the proxy answers as a clean 502.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Iterable, NamedTuple
 
 Headers = tuple[tuple[str, str], ...]
 
 MAX_HEAD_BYTES = 64 * 1024          # status line + all header lines (aiohttp: 8190 per line)
 MAX_CHUNK_LINE_BYTES = 4096         # chunk size + extensions
 NO_BODY_STATUSES = frozenset({204, 304})
+_FRAMING_HEADERS = frozenset({"connection", "content-length", "transfer-encoding"})
 GET_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # no Content-Length: 0 without a body
 
 # How a response body is delimited.
@@ -31,8 +32,9 @@ class InvalidRequest(ValueError):
     """A header name or value that would break the request's framing (CR, LF)."""
 
 
-@dataclass(frozen=True)
-class ResponseHead:
+class ResponseHead(NamedTuple):
+    """One parsed response head (a NamedTuple: built once per proxied request, cheaply)."""
+
     status: int
     reason: str
     headers: Headers
@@ -53,15 +55,30 @@ def request_head(method: str, target: str, headers: Headers) -> bytes:
 
 
 def parse_response_head(raw: bytes, *, method: str) -> ResponseHead:
-    """`raw` is one head without its final blank line (everything before b"\\r\\n\\r\\n")."""
+    """`raw` is one head without its final blank line (everything before b"\\r\\n\\r\\n").
+
+    One pass over the lines; the three headers that frame the message are picked up on the way."""
     text = raw.decode("utf-8", "surrogateescape")
-    status_line, *header_lines = text.split("\r\n")
+    status_line, *lines = text.split("\r\n")
+    if text.count("\r") != len(lines) or text.count("\n") != len(lines):
+        raise MalformedResponse("bare CR or LF in the response head")
     version, status, reason = _status_line(status_line)
-    headers = tuple(_header(line) for line in header_lines)
-    connection = _tokens(headers, "connection")
+    headers: list[tuple[str, str]] = []
+    framing_values: dict[str, list[str]] = {}
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name[0] in " \t" or name[-1] in " \t":
+            raise MalformedResponse(f"bad header line: {line[:80]!r}")  # also obs-fold
+        value = value.strip(" \t")
+        headers.append((name, value))
+        lowered = name.lower()
+        if lowered in _FRAMING_HEADERS:
+            framing_values.setdefault(lowered, []).append(value)
+    connection = _tokens(framing_values.get("connection", ()))
     keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
-    framing, length = _framing(method, status, headers)
-    return ResponseHead(status, reason, headers, keep_alive and framing != FRAMING_CLOSE, framing, length)
+    framing, length = _framing(method, status, framing_values)
+    return ResponseHead(status, reason, tuple(headers), keep_alive and framing != FRAMING_CLOSE,
+                        framing, length)
 
 
 def parse_chunk_size(line: bytes) -> int:
@@ -80,28 +97,20 @@ def _status_line(line: str) -> tuple[str, int, str]:
     return version, int(code), reason
 
 
-def _header(line: str) -> tuple[str, str]:
-    name, colon, value = line.partition(":")
-    if not colon or not name or name != name.strip(" \t") or "\r" in line or "\n" in line:
-        raise MalformedResponse(f"bad header line: {line[:80]!r}")  # also obs-fold (leading space)
-    return name, value.strip(" \t")
+def _tokens(values: Iterable[str]) -> list[str]:
+    return [token.strip().lower() for value in values for token in value.split(",")]
 
 
-def _tokens(headers: Headers, wanted: str) -> list[str]:
-    return [token.strip().lower() for name, value in headers if name.lower() == wanted
-            for token in value.split(",")]
-
-
-def _framing(method: str, status: int, headers: Headers) -> tuple[str, int | None]:
+def _framing(method: str, status: int, values: dict[str, list[str]]) -> tuple[str, int | None]:
     """RFC 9112 6.3: HEAD, 1xx, 204, 304 have no body; Transfer-Encoding wins over Content-Length;
     otherwise Content-Length; otherwise the body runs until the connection closes."""
-    lengths = {value for name, value in headers if name.lower() == "content-length"}
+    lengths = set(values.get("content-length", ()))
     if len(lengths) > 1 or any(not value.isdigit() or not value.isascii() for value in lengths):
         raise MalformedResponse("bad or conflicting Content-Length")
     length = int(next(iter(lengths))) if lengths else None
     if method == "HEAD" or status < 200 or status in NO_BODY_STATUSES:
         return FRAMING_NONE, length
-    codings = _tokens(headers, "transfer-encoding")
+    codings = _tokens(values.get("transfer-encoding", ()))
     if codings:
         return (FRAMING_CHUNKED, None) if codings[-1] == "chunked" else (FRAMING_CLOSE, None)
     if length is not None:
