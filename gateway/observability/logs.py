@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -48,7 +49,13 @@ class JsonLines:
 
 def utc_now_iso(now: float | None = None) -> str:
     now = time.time() if now is None else now
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    return _utc_second(int(now // 1)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+@lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    """The seconds part changes once a second: formatted once, not per log line."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def principal_fields(principal: Any) -> dict[str, Any]:
