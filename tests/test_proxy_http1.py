@@ -272,6 +272,33 @@ async def test_connection_closed_by_upstream_between_requests_is_not_reused(raw_
     await pool.close()
 
 
+async def test_an_idle_connection_left_unused_past_keepalive_is_closed(raw_upstream) -> None:
+    closed: list[int] = []
+
+    def script(request: bytes, n: int) -> bytes:
+        return _ok(b"n=%d" % n)
+
+    recorder, port = await raw_upstream(script)
+    original = recorder.handle
+
+    async def tracking(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        number = recorder.connections + 1
+        await original(reader, writer)
+        closed.append(number)
+
+    server = await asyncio.start_server(tracking, "127.0.0.1", 0)
+    pool = UpstreamPool("127.0.0.1", server.sockets[0].getsockname()[1], tls=None, connect_timeout_s=1.0,
+                        timeout_s=2.0, keepalive_s=0.2)
+    await asyncio.gather(_get(pool), _get(pool))      # two connections, both idle afterwards
+    for _ in range(8):                                 # steady use of the most recent one only
+        await _get(pool)
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.05)
+    assert recorder.connections == 2 and len(closed) == 1   # the unused one was closed
+    server.close()
+    await pool.close()
+
+
 async def test_unasked_bytes_make_an_idle_connection_stale(raw_upstream) -> None:
     recorder, port = await raw_upstream(lambda request, n: _ok(b"n=%d" % n))
     pool = _pool(port)

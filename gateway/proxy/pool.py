@@ -65,11 +65,20 @@ class UpstreamPool:
         """Back to the pool if the exchange ended cleanly; otherwise the connection is closed."""
         connection = response.connection
         if response.reusable and not self._closed:
-            connection.idle_since = asyncio.get_running_loop().time()
+            now = connection.idle_since = asyncio.get_running_loop().time()
             self._idle.append(connection)
+            self._sweep(now)
         else:
             connection.close()
         self._slots.release()
+
+    def _sweep(self, now: float) -> None:
+        """Close the least recently used idle connection once it is expired or dead: the pool is
+        a stack, so under steady load the bottom one would otherwise never be looked at."""
+        oldest = self._idle[0]
+        if now - oldest.idle_since >= self._keepalive_s or not oldest.reusable:
+            del self._idle[0]
+            oldest.close()
 
     async def close(self) -> None:
         self._closed = True
