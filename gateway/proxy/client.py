@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import ssl
-from typing import Sequence
+from functools import partial
+from typing import AsyncIterable, Sequence
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 MAX_SIGNED_BODY_BYTES = 12 * 1024 * 1024  # APIG's limit for AK/SK-signed bodies
 BUFFERED_RESPONSE_MAX_BYTES = 256 * 1024  # replies up to this size are sent in one write
 RETRYABLE_METHODS: frozenset[str] = frozenset({"GET", "HEAD"})
+KEEPALIVE_S = 30.0  # an idle upstream connection is closed after this long (aiohttp's default too)
 # Upstream error-response headers still meaningful after the body is rewritten.
 _KEPT_ERROR_HEADERS: tuple[str, ...] = ("Retry-After", "WWW-Authenticate")
 # Failures after the head arrived: the answer is unusable, the connection too.
@@ -38,7 +40,7 @@ _BROKEN_BODY = (UpstreamTimeout, UpstreamDropped, IncompleteBody, MalformedRespo
 
 
 class UpstreamClient:
-    """Forwards DDM requests upstream; owns one ClientSession (keep-alive pool) from start to close."""
+    """Forwards DDM requests upstream; owns one keep-alive connection pool from start to close."""
 
     def __init__(self, base_url: str, auth: UpstreamAuth, *, connect_timeout_s: float, timeout_s: float,
                  retry_idempotent: bool = True, max_connections: int = 256,
@@ -51,10 +53,11 @@ class UpstreamClient:
         self._auth = auth
         # connect_timeout_s: the TCP (and TLS) connect (502 when exceeded); timeout_s: silence
         # while waiting for or reading the answer (504). No total: a long healthy download is fine.
-        self._pool_args = dict(host=url.raw_host, port=url.port or (443 if url.scheme == "https" else 80),
-                               tls=ssl.create_default_context() if url.scheme == "https" else None,
-                               connect_timeout_s=connect_timeout_s, timeout_s=timeout_s,
-                               max_connections=max_connections, keepalive_s=30.0)
+        self._new_pool = partial(
+            UpstreamPool, url.raw_host, url.port or (443 if url.scheme == "https" else 80),
+            tls=ssl.create_default_context() if url.scheme == "https" else None,
+            connect_timeout_s=connect_timeout_s, timeout_s=timeout_s, max_connections=max_connections,
+            keepalive_s=KEEPALIVE_S)
         self._retry_idempotent = retry_idempotent
         self._max_body_bytes = max_body_bytes
         self._pool: UpstreamPool | None = None
@@ -66,7 +69,7 @@ class UpstreamClient:
         return self._auth.needs_body
 
     async def start(self) -> None:
-        self._pool = UpstreamPool(**self._pool_args)  # type: ignore[arg-type]
+        self._pool = self._new_pool()
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -118,15 +121,14 @@ class UpstreamClient:
         except BodyTooLarge:
             raise GatewayError.of("too_large") from None
 
-    async def _send(self, out: OutgoingRequest, stream: object) -> Response:
+    async def _send(self, out: OutgoingRequest, stream: AsyncIterable[bytes] | None) -> Response:
         pool = self._require_pool()
         target = out.raw_path + ("?" + out.raw_query if out.raw_query else "")
         replayable = stream is None
         attempts = 2 if self._retry_idempotent and replayable and out.method in RETRYABLE_METHODS else 1
         for attempt in range(1, attempts + 1):
             try:
-                return await pool.exchange(out.method, target, out.headers, body=out.body,
-                                           stream=stream)  # type: ignore[arg-type]
+                return await pool.exchange(out.method, target, out.headers, body=out.body, stream=stream)
             except UpstreamTimeout as err:
                 log.warning("upstream timeout: %s %s", out.method, out.raw_path)
                 raise GatewayError.of("gateway_timeout") from err
