@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import IO, Any
 
 
+# One stateless encoder: json.dumps with options builds a new JSONEncoder per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 class JsonLines:
     """Appends one JSON object per line, flushed per line (an audit trail loses nothing on crash)."""
 
@@ -37,7 +41,7 @@ class JsonLines:
         return cls(os.fdopen(fd, "a", encoding="utf-8", buffering=1), owns=True)
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+        line = _ENCODER.encode(record)
         with self._lock:
             self._stream.write(line + "\n")
             self._stream.flush()
