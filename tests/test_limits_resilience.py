@@ -205,3 +205,17 @@ async def test_a_self_bounding_primary_gets_no_second_timer_but_keeps_the_breake
     primary.fail = True
     assert (await store.acquire(RULES)).allowed   # from the fallback
     assert store.degraded
+
+
+async def test_a_held_connection_redis_closed_is_replaced_not_failed(revivable: RedisServer) -> None:
+    """The pipeline keeps its connection between batches; after a Redis restart that connection
+    is dead (EOF): the next batch must take a fresh one (and reload the script), not fail."""
+    store = RedisStore(revivable.url, timeout_s=2.0)
+    try:
+        assert (await store.acquire([LimitRule("user", "held", 5)])).allowed
+        revivable.stop()
+        revivable.start()
+        await asyncio.sleep(0.05)
+        assert (await store.acquire([LimitRule("user", "held", 5)])).allowed
+    finally:
+        await store.close()
