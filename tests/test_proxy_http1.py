@@ -453,3 +453,46 @@ async def test_replies_pass_through_whole_and_chunked(aiohttp_client, raw_upstre
     chunked = await client.get("/chunked")
     assert (chunked.status, chunked.headers["X-Kind"], await chunked.read()) == (200, "c", b"abc")
     assert recorder.connections == 1
+
+
+async def test_https_upstream_is_verified(aiohttp_client, aiohttp_server, tmp_path, monkeypatch) -> None:
+    """An https:// upstream: TLS with the default verification (a private CA via SSL_CERT_FILE,
+    as OpenSSL reads it); an unverifiable certificate is a clean 502, never a silent downgrade."""
+    import ssl
+
+    from tests.test_tls import self_signed
+
+    cert, key = self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(str(cert), str(key))
+    async def over_tls(request: web.Request) -> web.Response:
+        return web.Response(text="over tls")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", over_tls)
+    server = await aiohttp_server(app, ssl=server_tls)
+
+    async def through_proxy() -> tuple[int, bytes]:
+        proxy = UpstreamClient(f"https://127.0.0.1:{server.port}", NoUpstreamAuth(), connect_timeout_s=2.0,
+                               timeout_s=2.0)
+        await proxy.start()
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            try:
+                return await proxy.forward(request, body=None, request_id="rid-tls", project_id=None,
+                                           client_ip="198.51.100.1", legacy_errors=False)
+            except GatewayError as err:
+                return web.Response(status=err.status)
+
+        front = web.Application()
+        front.router.add_route("*", "/{tail:.*}", handler)
+        client = await aiohttp_client(front)
+        try:
+            resp = await client.get("/v3/p/instances")
+            return resp.status, await resp.read()
+        finally:
+            await proxy.close()
+
+    assert (await through_proxy())[0] == 502          # self-signed, not trusted
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    assert await through_proxy() == (200, b"over tls")
