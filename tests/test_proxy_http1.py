@@ -496,3 +496,37 @@ async def test_https_upstream_is_verified(aiohttp_client, aiohttp_server, tmp_pa
     assert (await through_proxy())[0] == 502          # self-signed, not trusted
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     assert await through_proxy() == (200, b"over tls")
+
+
+async def test_an_answer_before_the_streamed_body_is_sent_is_returned(aiohttp_client) -> None:
+    """The upstream refuses (413) after the head, while the client is still uploading: the client
+    gets that answer (normalized), and the half-used upstream connection is not reused."""
+    connections: list[int] = []
+
+    async def refuse_early(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        await reader.readuntil(b"\r\n\r\n")
+        body = b'{"error_code":"X.1","error_msg":"too big"}'
+        writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n%b" % (len(body), body))
+        await writer.drain()
+        try:
+            await reader.read()     # keep the connection open; never read the body on purpose
+        except ConnectionError:
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(refuse_early, "127.0.0.1", 0)
+    client = await _front(aiohttp_client, server.sockets[0].getsockname()[1])
+
+    async def upload() -> AsyncIterator[bytes]:
+        for _ in range(200):
+            yield b"x" * 10_000
+            await asyncio.sleep(0)
+
+    resp = await client.put("/v3/p/instances/i", data=upload())
+    assert resp.status == 413
+    assert json.loads(await resp.read())["error_code"] == "X.1"
+    again = await client.get("/v3/p/instances")
+    assert again.status == 413 and len(connections) == 2
+    server.close()

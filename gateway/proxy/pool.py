@@ -117,11 +117,14 @@ async def _with_streamed_body(connection: Connection, method: str, stream: Async
     sender.add_done_callback(lambda task: task.cancelled() or task.exception() is None or connection.close())
     try:
         head = await connection.read_head(method)
-    finally:
-        if not sender.done():
-            sender.cancel()
+    except BaseException:
+        sender.cancel()
+        raise
     reply = Response(connection, head)
-    if sender.cancelled() or sender.exception() is not None:
+    if not sender.done():
+        sender.cancel()            # answered before the body was all sent: never reuse it
+        reply.keep_alive = False
+    elif sender.cancelled() or sender.exception() is not None:
         reply.keep_alive = False
     return reply
 
