@@ -396,7 +396,7 @@ async def test_large_body_streams_with_flow_control(raw_upstream) -> None:
 # -- through the proxy: clean 502 / 504 --------------------------------------------------------
 
 
-async def _front(aiohttp_client, port: int, timeout_s: float = 1.0):  # type: ignore[no-untyped-def]
+async def _front(aiohttp_client, port: int, timeout_s: float = 1.0, **server_kwargs):  # type: ignore[no-untyped-def]
     proxy = UpstreamClient(f"http://127.0.0.1:{port}", NoUpstreamAuth(), connect_timeout_s=1.0,
                            timeout_s=timeout_s)
     await proxy.start()
@@ -412,7 +412,7 @@ async def _front(aiohttp_client, port: int, timeout_s: float = 1.0):  # type: ig
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     app.on_cleanup.append(lambda _app: proxy.close())
-    return await aiohttp_client(app)
+    return await aiohttp_client(app, server_kwargs=server_kwargs)
 
 
 @pytest.mark.parametrize("reply", [
@@ -530,3 +530,18 @@ async def test_an_answer_before_the_streamed_body_is_sent_is_returned(aiohttp_cl
     again = await client.get("/v3/p/instances")
     assert again.status == 413 and len(connections) == 2
     server.close()
+
+
+async def test_a_client_leaving_mid_stream_is_quiet_and_frees_the_upstream(aiohttp_client, raw_upstream,
+                                                                            caplog) -> None:
+    big = b"z" * (4 * 1024 * 1024)   # above the one-write threshold: streamed
+    recorder, port = await raw_upstream(lambda request, n: _ok(b"small") if b"/small" in request else _ok(big))
+    client = await _front(aiohttp_client, port, handler_cancellation=True)   # as the gateway serves
+    resp = await client.get("/big")
+    await resp.content.read(1000)
+    resp.close()                     # the client leaves after the first bytes
+    await asyncio.sleep(0.2)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    ok = await client.get("/small")
+    assert (ok.status, await ok.read()) == (200, b"small")
+    assert recorder.connections == 2   # the half-read upstream connection was not reused

@@ -190,6 +190,11 @@ class UpstreamClient:
                 await response.write(chunk)
         except _BROKEN_BODY as err:
             return _cut(request, response, err)
+        except ConnectionResetError:
+            # The client went away mid-body: nothing left to send to anyone; `forward` closes
+            # the half-read upstream connection.
+            log.info("client disconnected mid-response")
+            return response
         await response.write_eof()
         return response
 
