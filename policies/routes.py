@@ -84,13 +84,18 @@ def _is_variable(segment: str) -> bool:
     return len(segment) > 2 and segment[0] == "{" and segment[-1] == "}"
 
 
+MATCH_MEMO_ENTRIES = 4096   # recently matched (method, path) pairs kept per catalog
+
+
 class RouteCatalog:
-    """Immutable after construction; `match` is safe to call concurrently."""
+    """Immutable after construction (but for a memo of pure results); `match` is safe to call
+    concurrently."""
 
     def __init__(self, rows: list[RouteRow], condition_keys: Mapping[str, str]) -> None:
         self._rows = tuple(rows)
         self._condition_keys = dict(condition_keys)
         self._tries: dict[str, _Node] = {}
+        self._memo: dict[tuple[str, tuple[str, ...]], RouteMatch] = {}
         problems = [p for row in self._rows for p in self._insert(row)]
         if problems:
             raise PolicyError(problems)
@@ -118,7 +123,21 @@ class RouteCatalog:
         return list(self._rows)
 
     def match(self, method: str, segments: tuple[str, ...]) -> RouteMatch | None:
-        """The route for a decoded path split on "/" (leading "" included), or None."""
+        """The route for a decoded path split on "/" (leading "" included), or None.
+
+        Matches are immutable and a client repeats its paths, so found ones are memoized (a
+        bounded dict, emptied when full: misses, e.g. a scan of random paths, are never kept)."""
+        key = (method, segments)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._match(method, segments)
+            if found is not None:
+                if len(self._memo) >= MATCH_MEMO_ENTRIES:
+                    self._memo.clear()
+                self._memo[key] = found
+        return found
+
+    def _match(self, method: str, segments: tuple[str, ...]) -> RouteMatch | None:
         if not segments or segments[0] != "":
             return None
         if len(segments) > 1 and segments[-1] == "":

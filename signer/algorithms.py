@@ -76,7 +76,10 @@ def string_to_sign(spec: AlgorithmSpec, sdk_date: str, canonical_request: str, s
 
 
 def hmac_hex(spec: AlgorithmSpec, key: bytes, message: str) -> str:
-    """Hex HMAC of the string to sign, with the algorithm's own hash (SHA-256 or SM3)."""
+    """Hex HMAC of the string to sign, with the algorithm's own hash (SHA-256 or SM3).
+    SHA-256 takes OpenSSL's one-shot `hmac.digest` (no Python HMAC object per request)."""
+    if spec.hash_factory is hashlib.sha256:
+        return hmac.digest(key, message.encode("utf-8"), "sha256").hex()
     return hmac.new(key, message.encode("utf-8"), spec.hash_factory).hexdigest()
 
 

@@ -16,7 +16,7 @@ _ACCESS_KEY = re.compile(_TOKEN)
 _CREDENTIAL = re.compile(rf"({_TOKEN})/(\d{{8}})/({_TOKEN})/({_TOKEN})")
 _HEADER_NAME = r"[a-z0-9!#$%&'*+.^`|~-]+"  # lowercase HTTP token characters
 _SIGNED_HEADERS = re.compile(rf"{_HEADER_NAME}(?:;{_HEADER_NAME})*")
-_HEX_SIGNATURE = re.compile(r"(?:[0-9a-f]{2}){1,80}")
+_HEX_SIGNATURE = re.compile(r"[0-9a-f]{2,160}")  # plus an even length: 1 to 80 hex bytes
 _PARAM_NAMES = {"V11-HMAC-SHA256": ("Credential", "SignedHeaders", "Signature")}
 _DEFAULT_PARAM_NAMES = ("Access", "SignedHeaders", "Signature")
 _MALFORMED = "verify aksk signature fail, authorization header is malformed"
@@ -87,7 +87,8 @@ def parse_authorization(value: str) -> Authorization:
     if not sep or not rest.strip():
         raise _fail("no parameters")
     params = _params(rest, _PARAM_NAMES.get(algorithm, _DEFAULT_PARAM_NAMES))
-    if not _HEX_SIGNATURE.fullmatch(params["Signature"]):
+    signature = params["Signature"]
+    if not _HEX_SIGNATURE.fullmatch(signature) or len(signature) % 2:
         raise _fail("Signature must be lowercase hex")
     access_key, scope = _access_and_scope(algorithm, params)
     return Authorization(algorithm, access_key, _signed_headers(params["SignedHeaders"]),

@@ -6,6 +6,7 @@ never be one thing to the router and another to the signature check.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Mapping, Sequence
 from urllib.parse import quote, unquote_to_bytes
 
@@ -18,6 +19,9 @@ _RAW_TARGET = re.compile(r"[!-~]*")  # printable ASCII: anything else on the wir
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 JSON_LIKE_TYPES = ("application/json", "application/bson")  # the SDK never sends these unsigned
+# Canonical forms are pure functions of the raw path / query, and a client repeats its paths and
+# queries: memoized (bounded LRU; errors are never cached, they raise again).
+MEMO_ENTRIES = 4096
 
 
 def _encode(text: str) -> str:
@@ -46,6 +50,7 @@ def _check_raw(raw: str, error: type[PathError]) -> None:
         raise error("request target contains whitespace, control or non-ASCII characters")
 
 
+@lru_cache(maxsize=MEMO_ENTRIES)
 def path_segments(raw_path: str) -> tuple[str, ...]:
     """THE one path canonicalization: the decoded segments after the leading '/'.
 
@@ -67,6 +72,7 @@ def path_segments(raw_path: str) -> tuple[str, ...]:
     return tuple(segments)
 
 
+@lru_cache(maxsize=MEMO_ENTRIES)
 def canonical_uri(raw_path: str) -> str:
     """Segments re-encoded with only unreserved characters literal, joined, '/' appended."""
     uri = "/" + "/".join(_encode(segment) for segment in path_segments(raw_path))
@@ -87,6 +93,7 @@ def _query_pairs(raw_query: str) -> list[tuple[str, str]]:
     return pairs
 
 
+@lru_cache(maxsize=MEMO_ENTRIES)
 def canonical_query(raw_query: str) -> str:
     """Parameters re-encoded and sorted by key, keeping the WIRE order among equal keys.
 

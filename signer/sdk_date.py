@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from functools import lru_cache
 
 _SDK_DATE = re.compile(r"\d{8}T\d{6}Z")
 
@@ -21,8 +22,11 @@ def format_sdk_date(moment: datetime) -> str:
     return as_utc(moment).strftime("%Y%m%dT%H%M%SZ")
 
 
+@lru_cache(maxsize=256)
 def parse_sdk_date(text: str) -> datetime | None:
-    """The moment `text` names, or None when it is not a valid `YYYYMMDDTHHMMSSZ`."""
+    """The moment `text` names, or None when it is not a valid `YYYYMMDDTHHMMSSZ`.
+
+    Memoized (bounded): every request signed in the same second carries the same date."""
     if not _SDK_DATE.fullmatch(text):
         return None
     try:

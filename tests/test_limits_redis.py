@@ -125,3 +125,11 @@ def test_packed_batch_matches_redis_py_encoding() -> None:
     expected = b"".join(b"".join(Connection().pack_command("EVALSHA", script.sha, 2, *c.keys, *c.args))
                         for c in calls)
     assert pack_evalshas(calls) == expected
+
+
+async def test_sequential_batches_reuse_one_held_connection(store: RedisStore, raw: aioredis.Redis) -> None:
+    await store.acquire([LimitRule("user", "reuse-warm", 100)])
+    before = int((await raw.info("stats"))["total_connections_received"])
+    for index in range(5):
+        assert (await store.acquire([LimitRule("user", f"reuse-{index}", 100)])).allowed
+    assert int((await raw.info("stats"))["total_connections_received"]) == before

@@ -184,3 +184,38 @@ async def test_create_store_picks_by_url(redis_url: str) -> None:
         assert (await shared.acquire(RULES)).allowed
     finally:
         await shared.close()
+
+
+async def test_a_self_bounding_primary_gets_no_second_timer_but_keeps_the_breaker() -> None:
+    """`bounds_calls = True` (RedisStore): its own deadline decides, ResilientStore adds none;
+    its failures still open the breaker and fall back."""
+    class SelfBounded(MemoryStore):
+        bounds_calls = True
+        fail = False
+
+        async def acquire(self, rules, *, lock_key=None):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(0.05)   # longer than the resilient layer's timeout_s below
+            if self.fail:
+                raise TimeoutError("the primary's own deadline")
+            return await super().acquire(rules, lock_key=lock_key)
+
+    primary = SelfBounded()
+    store = ResilientStore(primary, on_failure="open", fallback=MemoryStore(), timeout_s=0.001)
+    assert (await store.acquire(RULES)).allowed and not store.degraded
+    primary.fail = True
+    assert (await store.acquire(RULES)).allowed   # from the fallback
+    assert store.degraded
+
+
+async def test_a_held_connection_redis_closed_is_replaced_not_failed(revivable: RedisServer) -> None:
+    """The pipeline keeps its connection between batches; after a Redis restart that connection
+    is dead (EOF): the next batch must take a fresh one (and reload the script), not fail."""
+    store = RedisStore(revivable.url, timeout_s=2.0)
+    try:
+        assert (await store.acquire([LimitRule("user", "held", 5)])).allowed
+        revivable.stop()
+        revivable.start()
+        await asyncio.sleep(0.05)
+        assert (await store.acquire([LimitRule("user", "held", 5)])).allowed
+    finally:
+        await store.close()

@@ -201,3 +201,19 @@ def test_invalid_route_documents_are_refused(document: object, expected: str) ->
     with pytest.raises(PolicyError) as caught:
         RouteCatalog.from_document(document)
     assert any(p.startswith(expected) for p in caught.value.problems), caught.value.problems
+
+
+def test_memoized_matches_are_the_same_answers_and_the_memo_stays_bounded(monkeypatch) -> None:
+    import policies.routes as routes
+    monkeypatch.setattr(routes, "MATCH_MEMO_ENTRIES", 8)
+    fresh = RouteCatalog.load_default()
+    path = segments(f"/v3/{PID}/instances/{IID}")
+    first = fresh.match("GET", path)
+    assert first is not None and fresh.match("GET", path) == first
+    for index in range(20):   # many distinct instances: the memo is emptied, never grows past 8
+        other = fresh.match("GET", segments(f"/v3/{PID}/instances/i{index}"))
+        assert other is not None and other.resource_id == f"i{index}"
+        assert len(fresh._memo) <= 8   # noqa: SLF001
+    assert fresh.match("GET", segments("/v3/nothing/here/at/all")) is None
+    assert ("GET", segments("/v3/nothing/here/at/all")) not in fresh._memo   # noqa: SLF001
+    assert fresh.match("GET", path) == first

@@ -146,3 +146,17 @@ def test_parse_authorization_rejects(value: str) -> None:
     with pytest.raises(SignatureError) as caught:
         parse_authorization(value)
     assert "verify aksk signature fail" in caught.value.reason
+
+
+def test_memoized_canonical_forms_repeat_their_answers_and_their_errors() -> None:
+    from signer.canonical import canonical_query, canonical_uri, path_segments
+    from signer.errors import PathError, QueryError
+    for _ in range(2):   # the second round is served from the memo: same answers
+        assert path_segments("/v1/p%20q/x") == ("v1", "p q", "x")
+        assert canonical_uri("/v1/p%20q/x") == "/v1/p%20q/x/"
+        assert canonical_query("b=2&a=1&a=0") == "a=1&a=0&b=2"
+    for _ in range(2):   # errors are never memoized: they raise every time
+        with pytest.raises(PathError):
+            path_segments("/a%2Fb")
+        with pytest.raises(QueryError):
+            canonical_query("a=%zz")

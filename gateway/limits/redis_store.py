@@ -40,6 +40,9 @@ def _lua(name: str) -> str:
 
 
 class RedisStore:
+    # Every call is bounded here (pipelined batches and `_guard`), so ResilientStore adds no timer.
+    bounds_calls = True
+
     def __init__(self, url: str, *, timeout_s: float = 0.05, prefix: str = "ddmgw:",
                  pool_size: int = 64, clock: Callable[[], float] | None = None) -> None:
         """`clock` is for tests only: it replaces the server's clock so windows can be exercised

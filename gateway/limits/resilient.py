@@ -8,7 +8,8 @@ on a dead Redis for longer than one deadline, and only while the breaker is stil
 The 50 ms deadline itself is the primary's (`RedisStore(timeout_s=0.05)` bounds each pipelined
 batch from the moment it is sent, and `deadline.within_deadline` grants more time when the
 process itself was busy), so time a call spends behind a busy event loop is not blamed on Redis.
-`timeout_s` here is only a backstop for primaries that do not bound themselves.
+`timeout_s` here is only a backstop for primaries that do not bound themselves (a primary
+declaring `bounds_calls = True` gets none: one deadline per batch, not a second timer per call).
 
 Token revocation never falls back: a revocation only one replica knows about would be a lie, so
 it fails loudly and callers keep the ids they already have.
@@ -44,6 +45,9 @@ class ResilientStore:
         self._replicas = replicas
         self._clock = clock
         self._timeout_s = timeout_s
+        # A primary that bounds every call itself (RedisStore: one deadline per pipelined batch)
+        # gets no second timer per call here: that was a timer per request on the hot path.
+        self._primary_bounds_calls = bool(getattr(primary, "bounds_calls", False))
         self._breaker = CircuitBreaker(breaker_open_s)
 
     @property
@@ -95,8 +99,11 @@ class ResilientStore:
                     *, may_fall_back: bool = True) -> T:
         if self._breaker.allow(self._clock()):
             try:
-                async with asyncio.timeout(self._timeout_s):
+                if self._primary_bounds_calls:
                     result = await on_primary(self._primary)
+                else:
+                    async with asyncio.timeout(self._timeout_s):
+                        result = await on_primary(self._primary)
             except FAILURES as exc:
                 self._opened(exc)
             except BaseException:

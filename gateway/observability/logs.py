@@ -10,8 +10,13 @@ import os
 import sys
 import threading
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
+
+
+# One stateless encoder: json.dumps with options builds a new JSONEncoder per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 class JsonLines:
@@ -36,7 +41,7 @@ class JsonLines:
         return cls(os.fdopen(fd, "a", encoding="utf-8", buffering=1), owns=True)
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+        line = _ENCODER.encode(record)
         with self._lock:
             self._stream.write(line + "\n")
             self._stream.flush()
@@ -48,7 +53,13 @@ class JsonLines:
 
 def utc_now_iso(now: float | None = None) -> str:
     now = time.time() if now is None else now
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+    return _utc_second(int(now // 1)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+@lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    """The seconds part changes once a second: formatted once, not per log line."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def principal_fields(principal: Any) -> dict[str, Any]:

@@ -5,8 +5,10 @@ actions (e.g. vpc/ecs actions needed to buy an instance) are checked too when co
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Mapping
 
 from policies import AuthzRequest, Decision, RouteMatch
@@ -16,13 +18,20 @@ from ..identity import Project
 from ..principal import Principal
 from ..services import Services
 
+@lru_cache(maxsize=4)
+def iso_second(second: int) -> str:
+    """g:CurrentTime has one-second resolution: format it once per second, not once per request
+    (datetime + strftime was the largest line of the authorize stage)."""
+    return datetime.fromtimestamp(second, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def request_context(principal: Principal, project: Project | None, route_keys: Mapping[str, str],
                     now: float) -> dict[str, str]:
     """The global condition keys (g:*) plus the route's own keys (ddm:InstanceId ...)."""
     context = {
         "g:UserId": principal.user_id, "g:UserName": principal.user_name,
         "g:DomainId": principal.domain_id, "g:DomainName": principal.domain_name,
-        "g:CurrentTime": datetime.fromtimestamp(now, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "g:CurrentTime": iso_second(math.floor(now)),
         "g:SourceIp": principal.source_ip, "g:MFAPresent": "true" if principal.mfa else "false",
         "g:AuthMethod": principal.auth_method,
     }

@@ -15,6 +15,8 @@ BODY_TIMEOUT_S = 60.0
 
 
 async def read_limited_body(request: web.Request, limit: int, *, timeout_s: float = BODY_TIMEOUT_S) -> bytes:
+    if not request.body_exists:
+        return b""   # a signed GET: nothing to read, no stream iteration to set up
     declared = request.content_length
     if declared is not None and declared > limit:
         raise GatewayError.of("too_large")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
-import uuid
 
 from aiohttp import web
 
@@ -23,7 +23,14 @@ def request_id_of(request: web.Request) -> str:
 def choose_request_id(header: str | None) -> str:
     if header and _WELL_FORMED.fullmatch(header):
         return header
-    return uuid.uuid4().hex
+    return new_request_id()
+
+
+def new_request_id() -> str:
+    """32 random hex digits, like uuid4().hex but without a getrandom() syscall per request.
+    An id must be unique, not secret (clients may pick their own); `random`'s module-level
+    generator is seeded from the OS and re-seeded in every forked child, so workers never share."""
+    return "%032x" % random.getrandbits(128)
 
 
 @web.middleware

@@ -1,40 +1,46 @@
-"""The proxy stage: one pooled aiohttp client session that forwards requests to DDM.
+"""The proxy stage: one keep-alive connection pool (pool.py, http1.py) that forwards requests to DDM.
 
 Method, path and query go upstream byte for byte (the client's signature and DDM's routing both
 depend on them); the body is streamed unless the upstream auth mode signs it. Successes come back
-streamed and untouched; errors (>= 400) are read up to a cap and normalized. Failures to reach DDM
-become GatewayError 502 / 504, and only GET/HEAD are ever retried, so a POST reaches DDM at most
-once.
+untouched: a small reply with a known length is read whole and sent in one write, anything else is
+streamed; errors (>= 400) are read up to a cap and normalized. Failures to reach DDM become
+GatewayError 502 / 504, and only GET/HEAD are ever retried (once, and only when the upstream sent
+nothing back), so a POST reaches DDM at most once.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-from typing import Sequence
+import ssl
+from functools import partial
+from typing import AsyncIterable, Sequence
 
-import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
 from yarl import URL
 
 from ..errors import JSON_CONTENT_TYPE, GatewayError
-from .bodies import BodyTooLarge, decode_content, read_capped, read_limited
-from .headers import request_headers, response_headers
+from .bodies import BodyTooLarge, decode_content, read_limited
+from .headers import request_headers, response_headers, value_of
+from .http1 import IncompleteBody, Response, UpstreamDropped, UpstreamTimeout
+from .http1_head import FRAMING_LENGTH, FRAMING_NONE, GET_METHODS, InvalidRequest, MalformedResponse
 from .normalize import MAX_ERROR_BODY_BYTES, normalize_error
 from .outgoing import OutgoingRequest, UpstreamAuth
+from .pool import ConnectFailed, UpstreamPool
 
 log = logging.getLogger(__name__)
 
 MAX_SIGNED_BODY_BYTES = 12 * 1024 * 1024  # APIG's limit for AK/SK-signed bodies
+BUFFERED_RESPONSE_MAX_BYTES = 256 * 1024  # replies up to this size are sent in one write
 RETRYABLE_METHODS: frozenset[str] = frozenset({"GET", "HEAD"})
-# aiohttp would add these when absent; a proxy must send only what the client (or signer) sent.
-_NO_AUTO_HEADERS: tuple[str, ...] = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+KEEPALIVE_S = 30.0  # an idle upstream connection is closed after this long (aiohttp's default too)
 # Upstream error-response headers still meaningful after the body is rewritten.
 _KEPT_ERROR_HEADERS: tuple[str, ...] = ("Retry-After", "WWW-Authenticate")
-_CONNECT_FAILURES = (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+# Failures after the head arrived: the answer is unusable, the connection too.
+_BROKEN_BODY = (UpstreamTimeout, UpstreamDropped, IncompleteBody, MalformedResponse)
 
 
 class UpstreamClient:
-    """Forwards DDM requests upstream; owns one ClientSession (keep-alive pool) from start to close."""
+    """Forwards DDM requests upstream; owns one keep-alive connection pool from start to close."""
 
     def __init__(self, base_url: str, auth: UpstreamAuth, *, connect_timeout_s: float, timeout_s: float,
                  retry_idempotent: bool = True, max_connections: int = 256,
@@ -42,18 +48,19 @@ class UpstreamClient:
         url = URL(base_url)
         if url.scheme not in ("http", "https") or not url.raw_host:
             raise ValueError(f"upstream.url: not an http(s) URL: {base_url!r}")
-        self._origin = str(url.origin())
         self._prefix = url.raw_path.rstrip("/")
         self._host = url.host_port_subcomponent or url.raw_host
         self._auth = auth
-        # sock_connect: the TCP connect (502 when exceeded); sock_read: silence while waiting for
-        # or reading the answer (504). No total: a long healthy download is fine.
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=connect_timeout_s,
-                                              sock_read=timeout_s)
+        # connect_timeout_s: the TCP (and TLS) connect (502 when exceeded); timeout_s: silence
+        # while waiting for or reading the answer (504). No total: a long healthy download is fine.
+        self._new_pool = partial(
+            UpstreamPool, url.raw_host, url.port or (443 if url.scheme == "https" else 80),
+            tls=ssl.create_default_context() if url.scheme == "https" else None,
+            connect_timeout_s=connect_timeout_s, timeout_s=timeout_s, max_connections=max_connections,
+            keepalive_s=KEEPALIVE_S)
         self._retry_idempotent = retry_idempotent
-        self._max_connections = max_connections
         self._max_body_bytes = max_body_bytes
-        self._session: aiohttp.ClientSession | None = None
+        self._pool: UpstreamPool | None = None
 
     @property
     def needs_body(self) -> bool:
@@ -62,18 +69,12 @@ class UpstreamClient:
         return self._auth.needs_body
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=30)
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=_NO_AUTO_HEADERS)
-        # aiohttp silently resends idempotent requests (PUT/DELETE too) on a stale pooled
-        # connection; retries are this class's decision alone (GET/HEAD, once, configurable).
-        self._session._retry_connection = False
+        self._pool = self._new_pool()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
         await self._auth.close()
 
     async def forward(self, request: web.Request, *, body: bytes | None, request_id: str,
@@ -87,7 +88,7 @@ class UpstreamClient:
             body = await self._read_whole_body(request)
         out = await self._auth.apply(self._outgoing(request, body, request_id, project_id, client_ip))
         streamed = out.body is None and request.body_exists
-        upstream = await self._send(out, request.content if streamed else out.body, replayable=not streamed)
+        upstream = await self._send(out, request.content.iter_any() if streamed else None)
         try:
             if upstream.status == 401:
                 self._auth.rejected(out)
@@ -95,9 +96,9 @@ class UpstreamClient:
                 response = await self._error_response(upstream, request_id, legacy_errors)
                 response.headers.extend(extra_headers)
                 return response
-            return await self._stream_back(request, upstream, request_id, extra_headers)
+            return await self._respond(request, upstream, request_id, extra_headers)
         finally:
-            _finish(upstream)
+            upstream.release()
 
     def _outgoing(self, request: web.Request, body: bytes | None, request_id: str,
                   project_id: str | None, client_ip: str) -> OutgoingRequest:
@@ -107,7 +108,7 @@ class UpstreamClient:
             request.headers.items(), keep_credentials=self._auth.keeps_client_credentials,
             upstream_host=self._host, request_id=request_id, client_ip=client_ip,
             proto=request.scheme, original_host=request.host, content_length=stream_length)
-        if body is not None and not body and request.method in aiohttp.ClientRequest.GET_METHODS:
+        if body is not None and not body and request.method in GET_METHODS:
             body = None  # a GET without a body stays without one (no Content-Length: 0 added)
         return OutgoingRequest(request.method, self._prefix + raw_path, raw_query, headers, body, project_id)
 
@@ -120,68 +121,112 @@ class UpstreamClient:
         except BodyTooLarge:
             raise GatewayError.of("too_large") from None
 
-    async def _send(self, out: OutgoingRequest, data: object, *, replayable: bool) -> aiohttp.ClientResponse:
-        session = self._require_session()
-        url = URL(self._origin + out.raw_path + ("?" + out.raw_query if out.raw_query else ""), encoded=True)
+    async def _send(self, out: OutgoingRequest, stream: AsyncIterable[bytes] | None) -> Response:
+        pool = self._require_pool()
+        target = out.raw_path + ("?" + out.raw_query if out.raw_query else "")
+        replayable = stream is None
         attempts = 2 if self._retry_idempotent and replayable and out.method in RETRYABLE_METHODS else 1
         for attempt in range(1, attempts + 1):
             try:
-                return await session.request(out.method, url, headers=list(out.headers), data=data,
-                                             allow_redirects=False)
-            except aiohttp.ConnectionTimeoutError as err:  # before the 504 case: same base class
-                raise _unavailable(out, err) from err
-            except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as err:
+                return await pool.exchange(out.method, target, out.headers, body=out.body, stream=stream)
+            except UpstreamTimeout as err:
                 log.warning("upstream timeout: %s %s", out.method, out.raw_path)
                 raise GatewayError.of("gateway_timeout") from err
-            except _CONNECT_FAILURES as err:
-                if attempt == attempts:
+            except ConnectFailed as err:
+                if err.timed_out or attempt == attempts:
                     raise _unavailable(out, err) from err
-            except aiohttp.ClientError as err:
+            except UpstreamDropped as err:
+                if not err.no_reply or attempt == attempts:
+                    raise _unavailable(out, err) from err
+            except (IncompleteBody, MalformedResponse) as err:
                 raise _unavailable(out, err) from err
+            except InvalidRequest:
+                raise GatewayError.of("bad_request") from None
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _error_response(self, upstream: aiohttp.ClientResponse, request_id: str,
-                              legacy: bool) -> web.Response:
+    async def _error_response(self, upstream: Response, request_id: str, legacy: bool) -> web.Response:
         try:
-            raw = await read_capped(upstream.content, MAX_ERROR_BODY_BYTES)
-        except (aiohttp.ServerTimeoutError, asyncio.TimeoutError) as err:
+            raw = await upstream.read_capped(MAX_ERROR_BODY_BYTES)
+        except UpstreamTimeout as err:
             raise GatewayError.of("gateway_timeout") from err
-        except aiohttp.ClientError:
+        except _BROKEN_BODY:
             raw = b""  # the status line already says what happened; the body is a bonus
-        text = decode_content(raw, upstream.headers.get("Content-Encoding"), MAX_ERROR_BODY_BYTES)
-        body = normalize_error(upstream.status, upstream.headers.get("Content-Type"), text,
+        text = decode_content(raw, value_of(upstream.headers, "Content-Encoding"), MAX_ERROR_BODY_BYTES)
+        body = normalize_error(upstream.status, value_of(upstream.headers, "Content-Type"), text,
                                request_id=request_id, legacy=legacy)
         response = web.Response(status=upstream.status, body=body,
                                 headers={"Content-Type": JSON_CONTENT_TYPE, "X-Request-Id": request_id})
         for name in _KEPT_ERROR_HEADERS:
-            if name in upstream.headers:
-                response.headers[name] = upstream.headers[name]
+            value = value_of(upstream.headers, name)
+            if value is not None:
+                response.headers[name] = value
         return response
 
-    async def _stream_back(self, request: web.Request, upstream: aiohttp.ClientResponse,
-                           request_id: str, extra_headers: Sequence[tuple[str, str]]) -> web.StreamResponse:
-        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        for name, value in response_headers(upstream.headers.items(), request_id=request_id):
-            response.headers.add(name, value)
-        response.headers.extend(extra_headers)
-        await response.prepare(request)
+    async def _respond(self, request: web.Request, upstream: Response, request_id: str,
+                       extra_headers: Sequence[tuple[str, str]]) -> web.StreamResponse:
+        """Nearly every DDM answer is small with a Content-Length: read it whole and send status
+        line, headers and body in ONE write (web.Response). HEAD/204/304 and large or
+        unknown-length bodies are streamed."""
+        head = upstream.head
+        if head.framing != FRAMING_LENGTH or (head.content_length or 0) > BUFFERED_RESPONSE_MAX_BYTES:
+            return await self._stream_back(request, upstream, request_id, extra_headers)
         try:
-            async for chunk in upstream.content.iter_any():
+            payload = await upstream.read_all()
+        except _BROKEN_BODY as err:
+            return await self._cut_short(request, upstream, request_id, extra_headers, err)
+        headers = CIMultiDict(response_headers(upstream.headers, request_id=request_id, drop_length=True))
+        headers.extend(extra_headers)
+        return web.Response(status=upstream.status, reason=upstream.reason, body=payload, headers=headers)
+
+    async def _stream_back(self, request: web.Request, upstream: Response, request_id: str,
+                           extra_headers: Sequence[tuple[str, str]]) -> web.StreamResponse:
+        response = _stream_response(upstream, request_id, extra_headers)
+        await response.prepare(request)
+        if upstream.head.framing == FRAMING_NONE:
+            await response.write_eof()
+            return response
+        try:
+            async for chunk in upstream.iter_chunks():
                 await response.write(chunk)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as err:
-            # Headers are gone already: the only honest signal left is a cut connection.
-            log.warning("upstream failed mid-response (%s); closing the client connection",
-                        type(err).__name__)
-            if request.transport is not None:
-                request.transport.close()
+        except _BROKEN_BODY as err:
+            return _cut(request, response, err)
+        except ConnectionResetError:
+            # The client went away mid-body: nothing left to send to anyone; `forward` closes
+            # the half-read upstream connection.
+            log.info("client disconnected mid-response")
             return response
         await response.write_eof()
         return response
 
-    def _require_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    async def _cut_short(self, request: web.Request, upstream: Response, request_id: str,
+                         extra_headers: Sequence[tuple[str, str]], err: Exception) -> web.StreamResponse:
+        """The body broke off after a good head: answer the head, then cut the connection, as a
+        streamed reply would have (the client sees a truncated body, never a fake success)."""
+        response = _stream_response(upstream, request_id, extra_headers)
+        await response.prepare(request)
+        return _cut(request, response, err)
+
+    def _require_pool(self) -> UpstreamPool:
+        if self._pool is None:
             raise RuntimeError("UpstreamClient.start() was not awaited")
-        return self._session
+        return self._pool
+
+
+def _stream_response(upstream: Response, request_id: str,
+                     extra_headers: Sequence[tuple[str, str]]) -> web.StreamResponse:
+    response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+    for name, value in response_headers(upstream.headers, request_id=request_id):
+        response.headers.add(name, value)
+    response.headers.extend(extra_headers)
+    return response
+
+
+def _cut(request: web.Request, response: web.StreamResponse, err: Exception) -> web.StreamResponse:
+    """Headers are gone already: the only honest signal left is a cut connection."""
+    log.warning("upstream failed mid-response (%s); closing the client connection", type(err).__name__)
+    if request.transport is not None:
+        request.transport.close()
+    return response
 
 
 def split_target(request: web.Request) -> tuple[str, str]:
@@ -193,14 +238,7 @@ def split_target(request: web.Request) -> tuple[str, str]:
     return path, query
 
 
-def _finish(upstream: aiohttp.ClientResponse) -> None:
-    """Back to the pool when fully read; otherwise the connection is unusable: close it."""
-    if upstream.content.at_eof():
-        upstream.release()
-    else:
-        upstream.close()
-
-
 def _unavailable(out: OutgoingRequest, err: Exception) -> GatewayError:
+    """502 APIGW.0201: DDM could not be reached, or answered with something unusable."""
     log.warning("upstream unavailable: %s %s (%s)", out.method, out.raw_path, type(err).__name__)
     return GatewayError.of("bad_gateway")

@@ -29,6 +29,7 @@ RESPONSE_SET_BY_PROXY: frozenset[str] = frozenset({"x-request-id"})
 _DROP_WITH_CREDENTIALS = HOP_BY_HOP | SET_BY_PROXY | CLIENT_CREDENTIALS
 _DROP_KEEPING_CREDENTIALS = HOP_BY_HOP | SET_BY_PROXY
 _DROP_FROM_RESPONSE = HOP_BY_HOP | RESPONSE_SET_BY_PROXY
+_DROP_FROM_BUFFERED_RESPONSE = _DROP_FROM_RESPONSE | {"content-length"}  # the server recomputes it
 
 
 def connection_tokens(headers: Iterable[tuple[str, str]]) -> frozenset[str]:
@@ -59,10 +60,13 @@ def request_headers(incoming: Iterable[tuple[str, str]], *, keep_credentials: bo
     return tuple(own) + kept
 
 
-def response_headers(upstream: Iterable[tuple[str, str]], *, request_id: str) -> Headers:
-    """The upstream's response headers minus hop-by-hop ones, with the gateway's request id."""
+def response_headers(upstream: Iterable[tuple[str, str]], *, request_id: str,
+                     drop_length: bool = False) -> Headers:
+    """The upstream's response headers minus hop-by-hop ones, with the gateway's request id.
+    `drop_length`: the body is re-sent whole, and the server sets Content-Length from it."""
     pairs = tuple(upstream)
-    dropped = _with_connection_tokens(_DROP_FROM_RESPONSE, pairs)
+    dropped = _with_connection_tokens(_DROP_FROM_BUFFERED_RESPONSE if drop_length else _DROP_FROM_RESPONSE,
+                                      pairs)
     kept = tuple((name, value) for name, value in pairs if name.lower() not in dropped)
     return kept + (("X-Request-Id", request_id),)
 

@@ -1,0 +1,118 @@
+"""HTTP/1.1 message heads for the upstream client: pure functions over bytes, no I/O.
+
+The gateway talks to one kind of peer (DDM behind its load balancer) with one kind of request,
+so this is deliberately small: serialize a request head, parse a response head, decide how the
+response body is framed (RFC 9112 section 6.3), parse a chunk-size line. Anything the parser does not
+accept is `MalformedResponse`, which the proxy answers as a clean 502.
+"""
+from __future__ import annotations
+
+from typing import Iterable, NamedTuple
+
+Headers = tuple[tuple[str, str], ...]
+
+MAX_HEAD_BYTES = 64 * 1024          # status line + all header lines (aiohttp: 8190 per line)
+MAX_CHUNK_LINE_BYTES = 4096         # chunk size + extensions
+NO_BODY_STATUSES = frozenset({204, 304})
+_FRAMING_HEADERS = frozenset({"connection", "content-length", "transfer-encoding"})
+GET_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # no Content-Length: 0 without a body
+
+# How a response body is delimited.
+FRAMING_NONE = "none"
+FRAMING_LENGTH = "length"
+FRAMING_CHUNKED = "chunked"
+FRAMING_CLOSE = "close"
+
+
+class MalformedResponse(Exception):
+    """The upstream's bytes are not an HTTP/1.x response this client accepts."""
+
+
+class InvalidRequest(ValueError):
+    """A header name or value that would break the request's framing (CR, LF)."""
+
+
+class ResponseHead(NamedTuple):
+    """One parsed response head (a NamedTuple: built once per proxied request, cheaply)."""
+
+    status: int
+    reason: str
+    headers: Headers
+    keep_alive: bool            # the peer allows another request on this connection
+    framing: str                # FRAMING_*
+    content_length: int | None  # for FRAMING_LENGTH (and FRAMING_NONE: the declared length, if any)
+
+
+def request_head(method: str, target: str, headers: Headers) -> bytes:
+    """`METHOD target HTTP/1.1` plus the header lines, ready to write. Refuses CR/LF anywhere
+    (a value carrying them would smuggle a second request upstream)."""
+    lines = [f"{method} {target} HTTP/1.1"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    if any("\r" in line or "\n" in line for line in lines):
+        raise InvalidRequest("CR or LF in the request line or a header")
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("utf-8", "surrogateescape")
+
+
+def parse_response_head(raw: bytes, *, method: str) -> ResponseHead:
+    """`raw` is one head without its final blank line (everything before b"\\r\\n\\r\\n").
+
+    One pass over the lines; the three headers that frame the message are picked up on the way."""
+    text = raw.decode("utf-8", "surrogateescape")
+    status_line, *lines = text.split("\r\n")
+    if text.count("\r") != len(lines) or text.count("\n") != len(lines):
+        raise MalformedResponse("bare CR or LF in the response head")
+    version, status, reason = _status_line(status_line)
+    headers: list[tuple[str, str]] = []
+    framing_values: dict[str, list[str]] = {}
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name[0] in " \t" or name[-1] in " \t":
+            raise MalformedResponse(f"bad header line: {line[:80]!r}")  # also obs-fold
+        value = value.strip(" \t")
+        headers.append((name, value))
+        lowered = name.lower()
+        if lowered in _FRAMING_HEADERS:
+            framing_values.setdefault(lowered, []).append(value)
+    connection = _tokens(framing_values.get("connection", ()))
+    keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
+    framing, length = _framing(method, status, framing_values)
+    return ResponseHead(status, reason, tuple(headers), keep_alive and framing != FRAMING_CLOSE,
+                        framing, length)
+
+
+def parse_chunk_size(line: bytes) -> int:
+    """The size of one chunk from its size line (extensions ignored)."""
+    size = line.split(b";", 1)[0].strip(b" \t")
+    if not size or len(size) > 16 or not all(c in b"0123456789abcdefABCDEF" for c in size):
+        raise MalformedResponse("bad chunk size line")
+    return int(size, 16)
+
+
+def _status_line(line: str) -> tuple[str, int, str]:
+    version, _, rest = line.partition(" ")
+    code, _, reason = rest.partition(" ")
+    if version not in ("HTTP/1.1", "HTTP/1.0") or len(code) != 3 or not code.isdigit() or not code.isascii():
+        raise MalformedResponse(f"bad status line: {line[:80]!r}")
+    return version, int(code), reason
+
+
+def _tokens(values: Iterable[str]) -> list[str]:
+    return [token.strip().lower() for value in values for token in value.split(",")]
+
+
+def _framing(method: str, status: int, values: dict[str, list[str]]) -> tuple[str, int | None]:
+    """RFC 9112 6.3: HEAD, 1xx, 204, 304 have no body; Transfer-Encoding wins over Content-Length;
+    otherwise Content-Length; otherwise the body runs until the connection closes."""
+    lengths = set(values.get("content-length", ()))
+    if len(lengths) > 1 or any(not value.isdigit() or not value.isascii() for value in lengths):
+        raise MalformedResponse("bad or conflicting Content-Length")
+    length = int(next(iter(lengths))) if lengths else None
+    if method == "HEAD" or status < 200 or status in NO_BODY_STATUSES:
+        return FRAMING_NONE, length
+    codings = _tokens(values.get("transfer-encoding", ()))
+    if codings:
+        return (FRAMING_CHUNKED, None) if codings[-1] == "chunked" else (FRAMING_CLOSE, None)
+    if length is not None:
+        return FRAMING_LENGTH, length
+    return FRAMING_CLOSE, None
