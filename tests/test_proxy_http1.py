@@ -44,7 +44,9 @@ def test_response_head_fields_and_framing() -> None:
 
 
 @pytest.mark.parametrize(("raw", "method", "framing", "keep_alive"), [
-    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5", "GET", FRAMING_CHUNKED, True),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked", "GET", FRAMING_CHUNKED, True),
+    # both framings: read as chunked, but such a connection is never reused (RFC 9112 6.1)
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5", "GET", FRAMING_CHUNKED, False),
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip", "GET", FRAMING_CLOSE, False),
     (b"HTTP/1.1 200 OK", "GET", FRAMING_CLOSE, False),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 5", "HEAD", FRAMING_NONE, True),

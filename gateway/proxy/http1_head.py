@@ -77,7 +77,9 @@ def parse_response_head(raw: bytes, *, method: str) -> ResponseHead:
     connection = _tokens(framing_values.get("connection", ()))
     keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
     framing, length = _framing(method, status, framing_values)
-    return ResponseHead(status, reason, tuple(headers), keep_alive and framing != FRAMING_CLOSE,
+    # Both framings at once (RFC 9112 6.1): read by Transfer-Encoding, then never trust the connection again.
+    ambiguous = "transfer-encoding" in framing_values and "content-length" in framing_values
+    return ResponseHead(status, reason, tuple(headers), keep_alive and framing != FRAMING_CLOSE and not ambiguous,
                         framing, length)
 
 
