@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from pathlib import Path
 from typing import Callable, Iterator
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from gateway.admin import create_admin_app
+from gateway.observability.logs import JsonLines
 from gateway.reload import reload_config, watch_file
 from gateway.services import SERVICES
 
@@ -105,3 +107,13 @@ async def _until(condition: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition not reached")
+
+
+def test_a_log_record_is_exactly_one_ascii_line_whatever_the_client_sent() -> None:
+    """Paths are client-chosen: line separators other than LF must not split a record for any
+    reader (str.splitlines splits on U+2028, U+0085, form feed...), nor reach a terminal raw."""
+    stream = io.StringIO()
+    JsonLines(stream).write({"path": "/v1/a\u2028b\x85c\x0cd\ne\u00e9", "status": 404})
+    text = stream.getvalue()
+    assert text.isascii() and text.count("\n") == 1 and len(text.splitlines()) == 1
+    assert json.loads(text)["path"] == "/v1/a\u2028b\x85c\x0cd\ne\u00e9"

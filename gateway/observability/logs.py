@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import IO, Any
 
 
-# One stateless encoder: json.dumps with options builds a new JSONEncoder per call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+# One stateless encoder: json.dumps with options builds a new JSONEncoder per call. ASCII only:
+# a client-chosen path may carry U+2028, U+0085 or other characters that many log readers (and
+# Python's str.splitlines) take for line breaks; escaped, one record is always exactly one line.
+_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str)
 
 
 class JsonLines:
