@@ -5,8 +5,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from signer.algorithms import (
-    UNSIGNED_PAYLOAD, AlgorithmSpec, ecdsa_sign_hex, hmac_hex, p256_private_key, spec_for,
-    string_to_sign, v11_signing_key,
+    UNSIGNED_PAYLOAD, AlgorithmSpec, ecdsa_sign_hex, hmac_hex, p256_private_key, sm2_sign_hex,
+    spec_for, string_to_sign, v11_signing_key,
 )
 from signer.authorization import Authorization, format_authorization
 from signer.canonical import canonical_request, is_json_like, payload_hash_for
@@ -20,6 +20,8 @@ def compute_signature(spec: AlgorithmSpec, ak: str, sk: str, scope: str | None, 
     """Hex signature of the string to sign; the one place that turns an SK into a signature."""
     if spec.kind == "ecdsa":
         return ecdsa_sign_hex(p256_private_key(ak, sk), to_sign)
+    if spec.kind == "sm2":
+        return sm2_sign_hex(ak, sk, to_sign)
     key = v11_signing_key(ak, sk, scope or "") if spec.kind == "v11" else sk.encode("utf-8")
     return hmac_hex(spec, key, to_sign)
 

@@ -12,8 +12,10 @@ from datetime import datetime
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from signer import sm2
 from signer.algorithms import (
-    SPECS, UNSIGNED_PAYLOAD, AlgorithmSpec, ecdsa_verify, p256_private_key, string_to_sign,
+    SPECS, UNSIGNED_PAYLOAD, AlgorithmSpec, ecdsa_verify, p256_private_key, sm2_public_key,
+    sm2_verify, string_to_sign,
 )
 from signer.authorization import Authorization
 from signer.canonical import (
@@ -28,24 +30,33 @@ ALWAYS_SIGNED = ("host", "x-sdk-date")
 SIGNED_WHEN_PRESENT = ("content-type", "x-project-id", "x-domain-id", "x-security-token",
                        "x-sdk-content-sha256", "x-sdk-content-sm3")
 _FAIL = "verify aksk signature fail"
+PublicKey = ec.EllipticCurvePublicKey | sm2.Point  # P-256 (cryptography) or an SM2 point
+
+
+def _derive_public_key(ak: str, sk: str, kind: str) -> PublicKey:
+    if kind == "sm2":
+        return sm2_public_key(ak, sk)
+    return p256_private_key(ak, sk).public_key()
 
 
 class DerivedKeyCache:
-    """Bounded LRU of ECDSA public keys derived from (AK, SK), owned by whoever verifies.
+    """Bounded LRU of public keys derived from (AK, SK), owned by whoever verifies.
 
-    Derivation is a scalar multiplication; caching it roughly halves ECDSA verification cost.
-    Entries are keyed by a SHA-256 of AK and SK so the cache's keys hold no secret in clear.
+    Derivation is a scalar multiplication; caching it roughly halves ECDSA verification cost
+    (and SM2's, whose pure-Python derivation costs more than its verification). Entries are
+    keyed by a SHA-256 of kind, AK and SK so the cache's keys hold no secret in clear.
     """
 
     def __init__(self, max_entries: int = 1024) -> None:
         self._max_entries = max_entries
-        self._keys: OrderedDict[bytes, ec.EllipticCurvePublicKey] = OrderedDict()
+        self._keys: OrderedDict[bytes, PublicKey] = OrderedDict()
 
-    def public_key(self, ak: str, sk: str) -> ec.EllipticCurvePublicKey:
-        slot = hashlib.sha256(f"{len(ak)}:{ak}:{sk}".encode("utf-8")).digest()
+    def public_key(self, ak: str, sk: str, kind: str = "ecdsa") -> PublicKey:
+        """The public key of `kind` ("ecdsa": P-256, "sm2": an SM2 point) for (AK, SK)."""
+        slot = hashlib.sha256(f"{kind}:{len(ak)}:{ak}:{sk}".encode("utf-8")).digest()
         key = self._keys.get(slot)
         if key is None:
-            key = p256_private_key(ak, sk).public_key()
+            key = _derive_public_key(ak, sk, kind)
             self._keys[slot] = key
             if len(self._keys) > self._max_entries:
                 self._keys.popitem(last=False)
@@ -106,13 +117,15 @@ def _check_payload(req: SignableRequest, spec: AlgorithmSpec) -> None:
 
 def _signature_matches(spec: AlgorithmSpec, auth: Authorization, sk: str, to_sign: str,
                        key_cache: DerivedKeyCache | None) -> bool:
-    if spec.kind != "ecdsa":
+    if spec.kind not in ("ecdsa", "sm2"):
         expected = compute_signature(spec, auth.access_key, sk, auth.scope, to_sign)
         return hmac.compare_digest(expected, auth.signature)
     if key_cache is not None:
-        public_key = key_cache.public_key(auth.access_key, sk)
+        public_key = key_cache.public_key(auth.access_key, sk, spec.kind)
     else:
-        public_key = p256_private_key(auth.access_key, sk).public_key()
+        public_key = _derive_public_key(auth.access_key, sk, spec.kind)
+    if spec.kind == "sm2":
+        return sm2_verify(public_key, bytes.fromhex(auth.signature), to_sign)
     return ecdsa_verify(public_key, bytes.fromhex(auth.signature), to_sign)
 
 
@@ -129,7 +142,7 @@ def verify(req: SignableRequest, auth: Authorization, sk: str, *, now: datetime,
     """Raise SignatureError(reason) unless `auth` is a valid, fresh signature of `req` by `sk`.
 
     `now` is injected (never read here). `expected_region`/`expected_service` constrain a V11
-    credential scope; `key_cache` (optional) saves the ECDSA key derivation per (AK, SK).
+    credential scope; `key_cache` (optional) saves the ECDSA/SM2 key derivation per (AK, SK).
     """
     spec = SPECS.get(auth.algorithm)
     if spec is None:

@@ -56,7 +56,7 @@ def test_iam_sdk_token_then_ddm_sdk_with_that_token(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize("algorithm", [SigningAlgorithm.HMAC_SHA256, SigningAlgorithm.HMAC_SM3,
-                                       SigningAlgorithm.ECDSA_P256_SHA256])
+                                       SigningAlgorithm.ECDSA_P256_SHA256, SigningAlgorithm.SM2_SM3])
 def test_ddm_sdk_with_aksk(stack: Stack, algorithm: SigningAlgorithm) -> None:
     client = ddm_client(stack, BasicCredentials(ALICE_AK, ALICE_SK, PROJECT_ID), algorithm)
     assert client.list_instances(ListInstancesRequest()).instances is not None

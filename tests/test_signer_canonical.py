@@ -45,7 +45,8 @@ def test_vector(path: Path) -> None:
 
 
 def test_algorithms_listed() -> None:
-    assert ALGORITHMS == {"SDK-HMAC-SHA256", "V11-HMAC-SHA256", "SDK-HMAC-SM3", "SDK-ECDSA-P256-SHA256"}
+    assert ALGORITHMS == {"SDK-HMAC-SHA256", "V11-HMAC-SHA256", "SDK-HMAC-SM3", "SDK-ECDSA-P256-SHA256",
+                          "SDK-SM2-SM3"}
     assert hashlib.new("sm3", b"").hexdigest().startswith("1ab21d83")
 
 
@@ -121,7 +122,7 @@ def test_parse_authorization_roundtrip() -> None:
     "SDK-HMAC-SHA256",
     "SDK-HMAC-SHA256 ",
     "SDK-HMAC-SHA1 Access=AK1, SignedHeaders=host;x-sdk-date, Signature=" + "ab" * 32,
-    "SDK-SM2-SM3 Access=AK1, SignedHeaders=host;x-sdk-date, Signature=" + "ab" * 32,
+    "SDK-SM2-SHA256 Access=AK1, SignedHeaders=host;x-sdk-date, Signature=" + "ab" * 32,
     "sdk-hmac-sha256 Access=AK1, SignedHeaders=host;x-sdk-date, Signature=" + "ab" * 32,
     "SDK-HMAC-SHA256 SignedHeaders=host;x-sdk-date, Signature=" + "ab" * 32,
     "SDK-HMAC-SHA256 Access=AK1, Signature=" + "ab" * 32,

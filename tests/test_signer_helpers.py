@@ -10,7 +10,7 @@ from typing import Any
 
 from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import (
-    DerivationAKSKSigner, P256SHA256Signer, SM3Signer, Signer,
+    DerivationAKSKSigner, P256SHA256Signer, SM2SM3Signer, SM3Signer, Signer,
 )
 
 from signer import SignableRequest
@@ -20,6 +20,7 @@ SDK_SIGNERS = {
     "SDK-HMAC-SM3": SM3Signer,
     "SDK-ECDSA-P256-SHA256": P256SHA256Signer,
     "V11-HMAC-SHA256": DerivationAKSKSigner,
+    "SDK-SM2-SM3": SM2SM3Signer,
 }
 REGION, SERVICE = "cn-north-4", "ddm"
 AK, SK = "HPUAXXXXXXXXXXXXXXX1", "s3cr3tSKs3cr3tSKs3cr3tSKs3cr3tSKs3cr3tSK"
