@@ -69,7 +69,8 @@ def test_response_framing(raw: bytes, method: str, framing: str, keep_alive: boo
     b"HTTP/1.1 200 OK\r\nNo-Colon", b"HTTP/1.1 200 OK\r\n: empty-name", b"HTTP/1.1 200 OK\r\n folded: x",
     b"HTTP/1.1 200 OK\r\nName : spaced", b"HTTP/1.1 200 OK\r\nX: a\rb",
     b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2", b"HTTP/1.1 200 OK\r\nContent-Length: -1",
-    b"HTTP/1.1 200 OK\r\nContent-Length: 1x",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 1x", b"HTTP/1.1 200 OK\r\nX: a\x00b", b"HTTP/1.1 200 OK\r\nX\x7f: a",
+    b"HTTP/1.1 200 OK\x0c\r\nX: a",
 ])
 def test_malformed_response_heads(raw: bytes) -> None:
     with pytest.raises(MalformedResponse):
@@ -422,7 +423,10 @@ async def _front(aiohttp_client, port: int, timeout_s: float = 1.0, **server_kwa
     b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (MAX_HEAD_BYTES + 10) + b"\r\n\r\n",
     b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
     b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
-], ids=["bad version", "not http", "oversized headers", "conflicting length", "upgrade"])
+    b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 1\r\n\r\nx",
+    b"HTTP/1.1 200 OK\r\nX-A: a\x1bb\r\nContent-Length: 1\r\n\r\nx",
+], ids=["bad version", "not http", "oversized headers", "conflicting length", "upgrade", "NUL in a value",
+        "ESC in a value"])
 async def test_unusable_replies_are_a_clean_502(aiohttp_client, raw_upstream, reply: bytes) -> None:
     recorder, port = await raw_upstream(lambda request, n: reply)
     client = await _front(aiohttp_client, port)

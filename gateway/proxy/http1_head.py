@@ -7,6 +7,7 @@ accept is `MalformedResponse`, which the proxy answers as a clean 502.
 """
 from __future__ import annotations
 
+import re
 from typing import Iterable, NamedTuple
 
 Headers = tuple[tuple[str, str], ...]
@@ -15,6 +16,9 @@ MAX_HEAD_BYTES = 64 * 1024          # status line + all header lines (aiohttp: 8
 MAX_CHUNK_LINE_BYTES = 4096         # chunk size + extensions
 NO_BODY_STATUSES = frozenset({204, 304})
 _FRAMING_HEADERS = frozenset({"connection", "content-length", "transfer-encoding"})
+# Control characters other than HTAB (CR and LF are checked as line ends): RFC 9110 5.5 forbids
+# them in fields, and aiohttp refuses to write them, which would drop the client's connection.
+_FIELD_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 GET_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # no Content-Length: 0 without a body
 
 # How a response body is delimited.
@@ -62,6 +66,8 @@ def parse_response_head(raw: bytes, *, method: str) -> ResponseHead:
     status_line, *lines = text.split("\r\n")
     if text.count("\r") != len(lines) or text.count("\n") != len(lines):
         raise MalformedResponse("bare CR or LF in the response head")
+    if _FIELD_CONTROL.search(text):
+        raise MalformedResponse("control character in the response head")
     version, status, reason = _status_line(status_line)
     headers: list[tuple[str, str]] = []
     framing_values: dict[str, list[str]] = {}
