@@ -85,6 +85,7 @@ def _is_variable(segment: str) -> bool:
 
 
 MATCH_MEMO_ENTRIES = 4096   # recently matched (method, path) pairs kept per catalog
+MATCH_MEMO_MAX_SEGMENT = 128  # longer path parameters are matched, not memoized (bounded memory)
 
 
 class RouteCatalog:
@@ -131,7 +132,7 @@ class RouteCatalog:
         found = self._memo.get(key)
         if found is None:
             found = self._match(method, segments)
-            if found is not None:
+            if found is not None and all(len(s) <= MATCH_MEMO_MAX_SEGMENT for s in segments):
                 if len(self._memo) >= MATCH_MEMO_ENTRIES:
                     self._memo.clear()
                 self._memo[key] = found

@@ -5,9 +5,9 @@ never be one thing to the router and another to the signature check.
 """
 from __future__ import annotations
 
+import functools
 import re
-from functools import lru_cache
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence, TypeVar
 from urllib.parse import quote, unquote_to_bytes
 
 from signer.algorithms import AlgorithmSpec, spec_for
@@ -20,8 +20,21 @@ _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 JSON_LIKE_TYPES = ("application/json", "application/bson")  # the SDK never sends these unsigned
 # Canonical forms are pure functions of the raw path / query, and a client repeats its paths and
-# queries: memoized (bounded LRU; errors are never cached, they raise again).
+# queries: memoized (bounded LRU; errors are never cached, they raise again). Only inputs up to
+# MEMO_MAX_INPUT characters are kept: DDM targets are far shorter, and a client sending 8 KB
+# targets must not make the memo hold hundreds of megabytes.
 MEMO_ENTRIES = 4096
+MEMO_MAX_INPUT = 512
+T = TypeVar("T")
+
+
+def _memoized(function: Callable[[str], T]) -> Callable[[str], T]:
+    cached = functools.lru_cache(maxsize=MEMO_ENTRIES)(function)
+
+    @functools.wraps(function)
+    def call(raw: str) -> T:
+        return cached(raw) if len(raw) <= MEMO_MAX_INPUT else function(raw)
+    return call
 
 
 def _encode(text: str) -> str:
@@ -50,7 +63,7 @@ def _check_raw(raw: str, error: type[PathError]) -> None:
         raise error("request target contains whitespace, control or non-ASCII characters")
 
 
-@lru_cache(maxsize=MEMO_ENTRIES)
+@_memoized
 def path_segments(raw_path: str) -> tuple[str, ...]:
     """THE one path canonicalization: the decoded segments after the leading '/'.
 
@@ -72,7 +85,7 @@ def path_segments(raw_path: str) -> tuple[str, ...]:
     return tuple(segments)
 
 
-@lru_cache(maxsize=MEMO_ENTRIES)
+@_memoized
 def canonical_uri(raw_path: str) -> str:
     """Segments re-encoded with only unreserved characters literal, joined, '/' appended."""
     uri = "/" + "/".join(_encode(segment) for segment in path_segments(raw_path))
@@ -93,7 +106,7 @@ def _query_pairs(raw_query: str) -> list[tuple[str, str]]:
     return pairs
 
 
-@lru_cache(maxsize=MEMO_ENTRIES)
+@_memoized
 def canonical_query(raw_query: str) -> str:
     """Parameters re-encoded and sorted by key, keeping the WIRE order among equal keys.
 

@@ -217,3 +217,6 @@ def test_memoized_matches_are_the_same_answers_and_the_memo_stays_bounded(monkey
     assert fresh.match("GET", segments("/v3/nothing/here/at/all")) is None
     assert ("GET", segments("/v3/nothing/here/at/all")) not in fresh._memo   # noqa: SLF001
     assert fresh.match("GET", path) == first
+    long_id = segments(f"/v3/{PID}/instances/{'i' * 200}")   # matched, but too long to keep
+    assert fresh.match("GET", long_id) is not None
+    assert ("GET", long_id) not in fresh._memo   # noqa: SLF001

@@ -161,3 +161,7 @@ def test_memoized_canonical_forms_repeat_their_answers_and_their_errors() -> Non
             path_segments("/a%2Fb")
         with pytest.raises(QueryError):
             canonical_query("a=%zz")
+    long_segment = "s" * 600   # past MEMO_MAX_INPUT: computed every time, never kept
+    for _ in range(2):
+        assert path_segments("/v1/" + long_segment) == ("v1", long_segment)
+        assert canonical_query("q=" + long_segment) == "q=" + long_segment
