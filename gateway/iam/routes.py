@@ -107,7 +107,7 @@ async def create_token(request: web.Request) -> web.StreamResponse:
 async def _guarded_password_login(request: web.Request, services: Services, user: Any) -> Identity:
     """Bad passwords count against the source IP's failed-authentication budget, like bad
     signatures: a flood of guesses is refused before any (deliberately slow) scrypt check."""
-    ip = notes_of(request).source_ip = source_ip(request, services.runtime.config.listen.trusted_proxies)
+    ip = _client_ip(request, services)
     services.auth_guard.check(ip)
     try:
         return await _password_login(services, user)
@@ -157,7 +157,7 @@ def _token_login(request: web.Request, services: Services, auth: Any) -> Identit
     token = field(auth, "identity", "token", "id") or request.headers.get("X-Auth-Token")
     if not isinstance(token, str):
         raise IamError(400, "IAM.0011", "auth.identity.token.id or X-Auth-Token is required.")
-    ip = source_ip(request, services.runtime.config.listen.trusted_proxies)
+    ip = _client_ip(request, services)
     principal = principal_from_token(services, token, ip)
     return _identity(services, principal)
 
@@ -296,10 +296,16 @@ async def create_security_token(request: web.Request) -> web.StreamResponse:
 
 # --- shared ---------------------------------------------------------------------------------------
 
+def _client_ip(request: web.Request, services: Services) -> str:
+    """The source IP (X-Forwarded-For only from trusted proxies), noted for the access log."""
+    ip = notes_of(request).source_ip = source_ip(request, services.runtime.config.listen.trusted_proxies)
+    return ip
+
+
 async def _authenticated(request: web.Request, services: Services) -> Principal:
     """Token or AK/SK, exactly as for DDM routes; a locked AK is refused here too."""
     body = await read_limited_body(request, MAX_IAM_BODY) if wants_body(request) else None
-    ip = notes_of(request).source_ip = source_ip(request, services.runtime.config.listen.trusted_proxies)
+    ip = _client_ip(request, services)
     principal = await authenticate(request, services, body=body, source_ip=ip)
     if principal.auth_method == AUTH_AKSK and principal.access_key:
         await _refuse_locked(services, lock_key_for(principal.access_key),
