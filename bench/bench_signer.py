@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 
 from signer import ALGORITHMS, DerivedKeyCache, SignableRequest, parse_authorization, sign, verify
@@ -26,7 +25,7 @@ def typical_request(algorithm: str) -> SignableRequest:
     }, b"")
     added = sign(req, AK, SK, now=NOW, algorithm=algorithm, region="cn-north-4", service="ddm")
     unsigned = {"accept": "*/*", "accept-encoding": "gzip, deflate", "connection": "keep-alive"}
-    return replace(req, headers={**req.headers, **unsigned, **{k.lower(): v for k, v in added.items()}})
+    return req._replace(headers={**req.headers, **unsigned, **{k.lower(): v for k, v in added.items()}})
 
 
 def rate(algorithm: str, seconds: float) -> float:

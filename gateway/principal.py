@@ -2,18 +2,18 @@
 
 The authenticate stage builds it once; rate limiting, authorization, logging and the IAM routes
 only read it (keystonemiddleware's lesson: authentication annotates, later stages decide).
+A NamedTuple rather than a frozen dataclass: as immutable, and a third of the cost to build.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 AUTH_TOKEN = "token"
 AUTH_AKSK = "aksk"
 AUTH_TEMPORARY = "temporary"
 
 
-@dataclass(frozen=True)
-class Principal:
+class Principal(NamedTuple):
     domain_id: str
     domain_name: str
     user_id: str

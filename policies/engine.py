@@ -16,8 +16,9 @@ whole dependency pattern (Allow `ecs:*:*` covers it; Allow `ecs:cloudServers:get
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Mapping, Pattern, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping, NamedTuple, Pattern, Sequence
 
 from .conditions import CompiledCondition, ContextView, compile_condition
 from .document import Policy, Statement
@@ -27,17 +28,19 @@ ALLOW, EXPLICIT_DENY, IMPLICIT_DENY, OWNER = "allow", "explicit_deny", "implicit
 MAX_MEMO_ACTIONS = 4096
 
 
-@dataclass(frozen=True)
-class AuthzRequest:
-    """What is asked: one action, on one resource URN (or none), in a context of condition keys."""
+_NO_CONTEXT: Mapping[str, str | Sequence[str]] = MappingProxyType({})
+
+
+class AuthzRequest(NamedTuple):
+    """What is asked: one action, on one resource URN (or none), in a context of condition keys.
+    (NamedTuples here: immutable, and cheap enough to build for every request.)"""
 
     action: str
     resource: str | None
-    context: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
+    context: Mapping[str, str | Sequence[str]] = _NO_CONTEXT
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """The answer plus the (policy name, statement index) pairs that produced it.
 
     explicit_deny lists every applicable Deny statement; allow names the first applicable Allow

@@ -5,8 +5,9 @@ so there is exactly one reading of every accepted header.
 """
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from signer.algorithms import ALGORITHMS
 from signer.errors import SignatureError
@@ -20,10 +21,14 @@ _HEX_SIGNATURE = re.compile(r"[0-9a-f]{2,160}")  # plus an even length: 1 to 80 
 _PARAM_NAMES = {"V11-HMAC-SHA256": ("Credential", "SignedHeaders", "Signature")}
 _DEFAULT_PARAM_NAMES = ("Access", "SignedHeaders", "Signature")
 _MALFORMED = "verify aksk signature fail, authorization header is malformed"
+# The SDK's own spelling, `ALG Access=AK, SignedHeaders=a;b, Signature=hex`, read by one regex; a
+# header it does not match (other spacing or order, V11's Credential) takes the general parser,
+# which accepts everything this does and reads it identically.
+_SDK_FORM = re.compile(rf"([A-Z0-9-]+) Access=({_TOKEN}), SignedHeaders=([^,= ]+), Signature=([0-9a-f]{{2,160}})")
+_MEMO_MAX_SIGNED_HEADERS = 256   # longer SignedHeaders values are checked, never memoized
 
 
-@dataclass(frozen=True)
-class Authorization:
+class Authorization(NamedTuple):
     """A parsed `Authorization` header; `scope` ("YYYYMMDD/<region>/<service>") is V11 only."""
 
     algorithm: str
@@ -56,12 +61,22 @@ def _params(text: str, expected: tuple[str, ...]) -> dict[str, str]:
 
 
 def _signed_headers(value: str) -> tuple[str, ...]:
+    """Clients repeat the same few SignedHeaders lists: short ones are parsed once."""
+    if len(value) <= _MEMO_MAX_SIGNED_HEADERS:
+        return _signed_headers_memo(value)
+    return _parse_signed_headers(value)
+
+
+def _parse_signed_headers(value: str) -> tuple[str, ...]:
     if not _SIGNED_HEADERS.fullmatch(value):
         raise _fail("SignedHeaders must be lowercase header names separated by ';'")
     names = tuple(value.split(";"))
     if len(set(names)) != len(names):
         raise _fail("duplicate name in SignedHeaders")
     return names
+
+
+_signed_headers_memo = functools.lru_cache(maxsize=1024)(_parse_signed_headers)
 
 
 def _access_and_scope(algorithm: str, params: dict[str, str]) -> tuple[str, str | None]:
@@ -81,6 +96,11 @@ def parse_authorization(value: str) -> Authorization:
     Raises SignatureError for unknown algorithms, missing/duplicate/unknown items, bad
     characters or a non-hex signature.
     """
+    sdk_form = _SDK_FORM.fullmatch(value)
+    if sdk_form is not None:
+        algorithm, access_key, signed, signature = sdk_form.groups()
+        if algorithm in ALGORITHMS and algorithm not in _PARAM_NAMES and not len(signature) % 2:
+            return Authorization(algorithm, access_key, _signed_headers(signed), signature, None)
     algorithm, sep, rest = value.partition(" ")
     if algorithm not in ALGORITHMS:
         raise SignatureError(f"verify aksk signature fail, unsupported algorithm {algorithm[:40]!r}")

@@ -1,7 +1,6 @@
 """Signing a request the way huaweicloudsdkcore does (used by the gateway to re-sign to DDM)."""
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from signer.algorithms import (
@@ -58,7 +57,7 @@ def sign(req: SignableRequest, ak: str, sk: str, *, now: datetime, algorithm: st
     added = _added_headers(req, spec, sdk_date)
     headers = {name: value for name, value in req.headers.items() if name not in _NEVER_SIGNED}
     headers.update({name.lower(): value for name, value in added.items()})
-    signable = replace(req, headers=headers)
+    signable = req._replace(headers=headers)
     signed = tuple(sorted(name for name in headers if "_" not in name))
     canonical = canonical_request(signable, signed, payload_hash_for(signable, spec))
     signature = compute_signature(spec, ak, sk, scope, string_to_sign(spec, sdk_date, canonical, scope))

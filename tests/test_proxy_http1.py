@@ -337,6 +337,47 @@ async def test_silence_is_a_timeout(raw_upstream) -> None:
     await pool.close()
 
 
+async def test_a_later_wait_gets_its_whole_timeout_on_a_reused_connection(raw_upstream) -> None:
+    """One timer per connection: armed by the first wait, it fires during the second one and must
+    re-arm for that wait's own deadline instead of cutting it short."""
+    answered = [False]
+
+    def script(request: bytes, n: int) -> bytes | None:
+        if answered[0]:
+            return None                 # the second request: silence
+        answered[0] = True
+        return _ok(b"first")
+    recorder, port = await raw_upstream(script)
+    pool = _pool(port, timeout_s=0.4)
+    loop = asyncio.get_running_loop()
+    assert await _get(pool) == (200, b"first")
+    await asyncio.sleep(0.2)            # the first wait's timer is now half-way to firing
+    started = loop.time()
+    with pytest.raises(UpstreamTimeout):
+        await _get(pool)
+    assert loop.time() - started >= 0.4 - 0.01   # never earlier than the wait's own deadline
+    assert recorder.connections == 1
+    await pool.close()
+
+
+async def test_requests_beyond_max_connections_queue_and_a_cancelled_one_leaks_no_slot(raw_upstream) -> None:
+    recorder, port = await raw_upstream(lambda request, n: _ok(b"n=%d" % n))
+    pool = UpstreamPool("127.0.0.1", port, tls=None, connect_timeout_s=1.0, timeout_s=2.0, max_connections=1)
+    first = await pool.exchange("GET", "/a", (("Host", "up"),))
+    second = asyncio.ensure_future(_get(pool, "/b"))
+    cancelled = asyncio.ensure_future(_get(pool, "/c"))
+    await asyncio.sleep(0.05)
+    assert not second.done() and not cancelled.done()     # both wait for the one slot
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    assert await first.read_all() == b"n=1"
+    first.release()
+    assert await asyncio.wait_for(second, 2) == (200, b"n=1")   # same connection, handed over
+    assert await asyncio.wait_for(_get(pool, "/d"), 2) == (200, b"n=1")   # the slot came back
+    assert [r.split(b" ")[1] for r in recorder.requests] == [b"/a", b"/b", b"/d"]
+    await pool.close()
+
+
 async def test_refused_connect() -> None:
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]

@@ -9,25 +9,27 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
 from typing import Sequence
 
-from .expiry import evict_expired, touch
+from .expiry import evict_expired
 from .model import LimitDecision, LimitRule, RuleState
 
 
-@dataclass
 class HitLog:
     """Accepted hits for one key, oldest first; only timestamps inside the window are kept."""
 
-    window_s: float
-    hits: deque[float] = field(default_factory=deque)
+    __slots__ = ("window_s", "hits")
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.hits: deque[float] = deque()
 
     def prune(self, now: float) -> None:
         """A hit at t counts while now < t + window, so it leaves exactly at t + window."""
+        hits = self.hits
         horizon = now - self.window_s
-        while self.hits and self.hits[0] <= horizon:
-            self.hits.popleft()
+        while hits and hits[0] <= horizon:
+            hits.popleft()
 
     def is_idle(self, now: float) -> bool:
         """Every hit has left the window (the same comparison as `prune`, so they never disagree)."""
@@ -76,8 +78,7 @@ class SlidingWindowLimiter:
                 states = tuple(rule_state(r, lg, now) for r, lg in zip(rules, logs))
                 return LimitDecision(False, rule.name, False, 0.0, states,
                                      retry_after(slot_frees_in(rule, log, now)))
-        states = tuple(self._record(rule, now) for rule in rules)
-        return LimitDecision(True, None, False, 0.0, states, 0)
+        return LimitDecision(True, None, False, 0.0, tuple([self._record(rule, now) for rule in rules]), 0)
 
     def _pruned(self, rule: LimitRule, now: float) -> HitLog | None:
         log = self._logs.get(rule.key)
@@ -86,10 +87,17 @@ class SlidingWindowLimiter:
         return log
 
     def _record(self, rule: LimitRule, now: float) -> RuleState:
-        log = self._logs.get(rule.key) or HitLog(rule.window_s)
-        log.window_s = rule.window_s
-        log.hits.append(now)
-        while len(log.hits) > max(rule.limit, 1):
-            log.hits.popleft()
-        touch(self._logs, rule.key, log)
-        return rule_state(rule, log, now)
+        """Called only once every rule passed, so `rule.limit` >= 1 here."""
+        logs = self._logs
+        log = logs.get(rule.key)
+        if log is None:
+            log = logs[rule.key] = HitLog(rule.window_s)   # new keys go to the end already
+        else:
+            log.window_s = rule.window_s
+            logs.move_to_end(rule.key)
+        hits = log.hits
+        hits.append(now)
+        while len(hits) > rule.limit:
+            hits.popleft()
+        reset = hits[0] + rule.window_s - now
+        return RuleState(rule.name, rule.limit, rule.limit - len(hits), reset if reset > 0.0 else 0.0)

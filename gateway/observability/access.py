@@ -1,4 +1,4 @@
-"""The access-log middleware (outermost): one JSON line and the request counters per request."""
+"""The access log: one JSON line and the request counters per request (`log_access`)."""
 from __future__ import annotations
 
 import time
@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..pipeline.notes import NOTES
+from ..pipeline.notes import RequestNotes
 from .logs import JsonLines, principal_fields, utc_now_iso
 from .metrics import GatewayMetrics
 
@@ -42,14 +42,14 @@ class Observability:
 OBSERVABILITY = web.AppKey("observability", Observability)
 
 
-@web.middleware
-async def access_log_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    started = time.perf_counter()
-    response = await handler(request)
+def log_access(request: web.Request, response: web.StreamResponse, notes: RequestNotes,
+               started: float) -> None:
+    """The request counters and one access-log line, once the response is final. Called by the
+    request-id middleware, the outermost one (one middleware instead of two: every layer costs
+    each request a coroutine and a frame on every resume)."""
     obs = request.app.get(OBSERVABILITY)
-    notes = request.get(NOTES)
-    if obs is None or notes is None:
-        return response
+    if obs is None:
+        return
     route = notes.route
     action = route.action if route is not None else ("iam" if request.path.startswith("/v3") else "-")
     obs.metrics.requests.inc(action, str(response.status))
@@ -62,4 +62,3 @@ async def access_log_middleware(request: web.Request, handler):  # type: ignore[
             "upstream_status": notes.upstream_status, "status": response.status,
             "bytes": response.body_length if response.prepared else response.content_length,
             "latency_ms": round((time.perf_counter() - started) * 1000, 3)})
-    return response

@@ -6,10 +6,9 @@ actions (e.g. vpc/ecs actions needed to buy an instance) are checked too when co
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from policies import AuthzRequest, Decision, RouteMatch
 
@@ -42,8 +41,7 @@ def request_context(principal: Principal, project: Project | None, route_keys: M
     return context
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """The decision on the route's action plus any dependent actions that were not allowed."""
 
     action: str

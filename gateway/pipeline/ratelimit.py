@@ -40,8 +40,12 @@ async def rate_limit(principal: Principal, services: Services) -> Headers:
 
 def ratelimit_headers(decision: LimitDecision) -> Headers:
     """IETF httpapi RateLimit headers: every policy, and the tightest one's remaining budget."""
-    policy = ", ".join(f'"{s.name}";q={s.limit};w=60' for s in decision.states)
-    tightest = min(decision.states, key=lambda s: s.remaining)
+    states = decision.states
+    policy = ", ".join([f'"{s.name}";q={s.limit};w=60' for s in states])
+    tightest = states[0]
+    for state in states:
+        if state.remaining < tightest.remaining:
+            tightest = state
     reset = max(0, int(tightest.reset_s + 0.999))
     return (("RateLimit-Policy", policy),
             ("RateLimit", f'"{tightest.name}";r={tightest.remaining};t={reset}'))

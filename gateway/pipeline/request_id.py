@@ -1,14 +1,17 @@
-"""Stage 1: every request gets an id, taken from the client when well-formed."""
+"""Stage 1: every request gets an id, taken from the client when well-formed, and the final
+response is counted and access-logged."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
 import re
+import time
 
 from aiohttp import web
 
 from ..errors import GatewayError
+from ..observability.access import log_access
 from .notes import NOTES, RequestNotes, notes_of
 from .respond import error_response
 
@@ -35,9 +38,11 @@ def new_request_id() -> str:
 
 @web.middleware
 async def request_id_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    """Starts the request's notes with its id, echoes it as X-Request-Id, and answers stray errors."""
+    """Starts the request's notes with its id, echoes it as X-Request-Id, answers stray errors in
+    the documented shape, and logs the final response."""
+    started = time.perf_counter()
     rid = choose_request_id(request.headers.get("X-Request-Id"))
-    request[NOTES] = RequestNotes(request_id=rid)
+    notes = request[NOTES] = RequestNotes(request_id=rid)
     try:
         response = await handler(request)
     except GatewayError as err:
@@ -52,6 +57,7 @@ async def request_id_middleware(request: web.Request, handler):  # type: ignore[
         log.exception("unexpected error (request id %s)", rid)
         response = error_response(GatewayError.of("internal"), rid, legacy=False)
     response.headers["X-Request-Id"] = rid
+    log_access(request, response, notes, started)
     return response
 
 

@@ -174,8 +174,8 @@ class UpstreamClient:
             payload = await upstream.read_all()
         except _BROKEN_BODY as err:
             return await self._cut_short(request, upstream, request_id, extra_headers, err)
-        headers = CIMultiDict(response_headers(upstream.headers, request_id=request_id, drop_length=True))
-        headers.extend(extra_headers)
+        headers = CIMultiDict((*response_headers(upstream.headers, request_id=request_id, drop_length=True),
+                               *extra_headers))
         return web.Response(status=upstream.status, reason=upstream.reason, body=payload, headers=headers)
 
     async def _stream_back(self, request: web.Request, upstream: Response, request_id: str,

@@ -48,34 +48,30 @@ def request_headers(incoming: Iterable[tuple[str, str]], *, keep_credentials: bo
 
     `content_length` is the length of the body that will be sent (None: streamed, chunked).
     """
-    pairs = tuple(incoming)
-    dropped = _with_connection_tokens(
-        _DROP_KEEPING_CREDENTIALS if keep_credentials else _DROP_WITH_CREDENTIALS, pairs)
-    kept = tuple((name, value) for name, value in pairs if name.lower() not in dropped)
+    kept = _kept(tuple(incoming), _DROP_KEEPING_CREDENTIALS if keep_credentials else _DROP_WITH_CREDENTIALS)
     own: list[tuple[str, str]] = [("Host", upstream_host)]
     if content_length is not None:
         own.append(("Content-Length", str(content_length)))
     own += [("X-Request-Id", request_id), ("X-Forwarded-For", client_ip),
             ("X-Forwarded-Proto", proto), ("X-Forwarded-Host", original_host)]
-    return tuple(own) + kept
+    return (*own, *kept)
 
 
 def response_headers(upstream: Iterable[tuple[str, str]], *, request_id: str,
                      drop_length: bool = False) -> Headers:
     """The upstream's response headers minus hop-by-hop ones, with the gateway's request id.
     `drop_length`: the body is re-sent whole, and the server sets Content-Length from it."""
-    pairs = tuple(upstream)
-    dropped = _with_connection_tokens(_DROP_FROM_BUFFERED_RESPONSE if drop_length else _DROP_FROM_RESPONSE,
-                                      pairs)
-    kept = tuple((name, value) for name, value in pairs if name.lower() not in dropped)
-    return kept + (("X-Request-Id", request_id),)
+    kept = _kept(tuple(upstream), _DROP_FROM_BUFFERED_RESPONSE if drop_length else _DROP_FROM_RESPONSE)
+    return (*kept, ("X-Request-Id", request_id))
 
 
-def _with_connection_tokens(dropped: frozenset[str], pairs: Headers) -> frozenset[str]:
-    """`dropped` plus the names a `Connection` header lists (usually none: no new set built)."""
-    if not any(name.lower() == "connection" for name, _ in pairs):
-        return dropped
-    return dropped | connection_tokens(pairs)
+def _kept(pairs: Headers, dropped: frozenset[str]) -> list[tuple[str, str]]:
+    """`pairs` minus the names in `dropped` and those a `Connection` header lists (usually there
+    is none, and each name is lowercased once)."""
+    lowered = [name.lower() for name, _ in pairs]
+    if "connection" in lowered:
+        dropped = dropped | connection_tokens(pairs)
+    return [pair for pair, name in zip(pairs, lowered) if name not in dropped]
 
 
 def merge_duplicates(headers: Headers) -> Headers:

@@ -3,7 +3,7 @@
 Why not aiohttp's ClientSession: per proxied request it builds a ClientRequest, a payload, a
 writer, a response object, a parser and re-armed read timers, which cost the gateway more CPU than
 everything else it does (bench/RESULTS.md). Here a request is one `transport.write`, the answer
-is parsed from one buffer, and each wait for bytes arms one timer.
+is parsed from one buffer, and one timer per connection bounds every wait for bytes.
 
 Errors, as the proxy maps them: `UpstreamDropped` (the peer closed or reset before answering:
 502, retryable for GET/HEAD when `no_reply` is set), `UpstreamTimeout` (silence for `timeout_s`:
@@ -42,13 +42,15 @@ class Connection(asyncio.Protocol):
     """Bytes in, bytes out, with at most one reader waiting. Owned by one request at a time."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
-        self._loop = loop
+        self.loop = self._loop = loop
         self._timeout_s = timeout_s
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._closed = False
         self._reading_paused = False
         self._waiter: asyncio.Future[None] | None = None
+        self._deadline = 0.0        # of the current wait for data
+        self._timer: asyncio.TimerHandle | None = None
         self._drain: asyncio.Future[None] | None = None
         self.idle_since = 0.0
         self.received_any = False   # any byte of the current exchange's answer
@@ -72,6 +74,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self._stop_timer()
         self._wake()
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
@@ -94,6 +97,7 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self._closed = True
+        self._stop_timer()
         if self._transport is not None:
             self._transport.abort()   # never reused: unsent bytes do not matter, RST is fine
 
@@ -176,14 +180,33 @@ class Connection(asyncio.Protocol):
         return taken
 
     async def _wait_for_data(self) -> None:
-        """One timer per wait: silence for timeout_s is UpstreamTimeout."""
-        waiter = self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(self._timeout_s, _expire, waiter)
+        """Silence for timeout_s is UpstreamTimeout. Each wait only moves the deadline: the
+        connection's one timer, armed when none is pending, re-arms itself if it fires early (a
+        timer per wait cost as much as the rest of the wait)."""
+        loop = self._loop
+        waiter = self._waiter = loop.create_future()
+        self._deadline = loop.time() + self._timeout_s
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._check_deadline)
         try:
             await waiter
         finally:
-            timer.cancel()
             self._waiter = None
+
+    def _check_deadline(self) -> None:
+        self._timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return                       # not waiting now: the next wait arms a new timer
+        if self._loop.time() < self._deadline:
+            self._timer = self._loop.call_at(self._deadline, self._check_deadline)
+        else:
+            waiter.set_exception(UpstreamTimeout())
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     async def _wait_drained(self) -> None:
         drain = self._drain

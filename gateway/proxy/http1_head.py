@@ -52,10 +52,11 @@ def request_head(method: str, target: str, headers: Headers) -> bytes:
     (a value carrying them would smuggle a second request upstream)."""
     lines = [f"{method} {target} HTTP/1.1"]
     lines += [f"{name}: {value}" for name, value in headers]
-    if any("\r" in line or "\n" in line for line in lines):
+    text = "\r\n".join(lines)
+    separators = len(lines) - 1      # a CR or LF anywhere else makes one of these counts larger
+    if text.count("\r") != separators or text.count("\n") != separators:
         raise InvalidRequest("CR or LF in the request line or a header")
-    lines.append("\r\n")
-    return "\r\n".join(lines).encode("utf-8", "surrogateescape")
+    return (text + "\r\n\r\n").encode("utf-8", "surrogateescape")
 
 
 def parse_response_head(raw: bytes, *, method: str) -> ResponseHead:

@@ -1,17 +1,15 @@
 """The request the proxy sends upstream, and the one step every upstream auth mode implements."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Protocol
+from typing import Callable, NamedTuple, Protocol
 
 from .headers import Headers
 
 Clock = Callable[[], datetime]
 
 
-@dataclass(frozen=True)
-class OutgoingRequest:
+class OutgoingRequest(NamedTuple):
     """Exactly what will go upstream: the proxy builds it, an UpstreamAuth adds its headers.
 
     `body` None means the body is streamed from the client (only for modes that do not sign it).

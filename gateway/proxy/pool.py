@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections import deque
 from typing import AsyncIterable
 
 from .http1 import Connection, Response
@@ -34,9 +35,11 @@ class UpstreamPool:
         self._connect_timeout_s = connect_timeout_s
         self._timeout_s = timeout_s
         self._keepalive_s = keepalive_s
-        self._slots = asyncio.Semaphore(max_connections)
+        self._free_slots = max_connections
+        self._slot_waiters: deque[asyncio.Future[None]] = deque()
         self._idle: list[Connection] = []
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None   # bound on first use
 
     async def exchange(self, method: str, target: str, headers: Headers, *,
                        body: bytes | None = None, stream: AsyncIterable[bytes] | None = None) -> Response:
@@ -44,10 +47,14 @@ class UpstreamPool:
         carry its Content-Length; without one it is sent chunked), or neither."""
         headers = _framing_headers(method, headers, body, stream)
         head = request_head(method, target, headers)
-        await self._slots.acquire()
+        loop = self._loop or self._bind_loop()
+        if self._free_slots > 0 and not self._slot_waiters:
+            self._free_slots -= 1        # the common case: no coroutine, no future
+        else:
+            await self._wait_for_slot(loop)
         connection: Connection | None = None
         try:
-            connection = await self._connection()
+            connection = await self._connection(loop)
             connection.send(head, body)
             if stream is None:
                 reply = Response(connection, await connection.read_head(method))
@@ -58,19 +65,49 @@ class UpstreamPool:
         except BaseException:
             if connection is not None:
                 connection.close()
-            self._slots.release()
+            self._release_slot()
             raise
+
+    def _bind_loop(self) -> asyncio.AbstractEventLoop:
+        self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    async def _wait_for_slot(self, loop: asyncio.AbstractEventLoop) -> None:
+        """All `max_connections` slots are taken: queue (FIFO) until `_release_slot` hands one over."""
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._slot_waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release_slot()     # handed a slot, then cancelled: pass it on
+            raise
+        finally:
+            if not waiter.done() or waiter.cancelled():
+                try:
+                    self._slot_waiters.remove(waiter)
+                except ValueError:
+                    pass
+
+    def _release_slot(self) -> None:
+        waiters = self._slot_waiters
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot goes straight to the longest waiter
+                return
+        self._free_slots += 1
 
     def _release(self, response: Response) -> None:
         """Back to the pool if the exchange ended cleanly; otherwise the connection is closed."""
         connection = response.connection
         if response.reusable and not self._closed:
-            now = connection.idle_since = asyncio.get_running_loop().time()
+            now = connection.idle_since = connection.loop.time()
             self._idle.append(connection)
             self._sweep(now)
         else:
             connection.close()
-        self._slots.release()
+        self._release_slot()
 
     def _sweep(self, now: float) -> None:
         """Close the least recently used idle connection once it is expired or dead: the pool is
@@ -85,8 +122,7 @@ class UpstreamPool:
         while self._idle:
             self._idle.pop().close()
 
-    async def _connection(self) -> Connection:
-        loop = asyncio.get_running_loop()
+    async def _connection(self, loop: asyncio.AbstractEventLoop) -> Connection:
         now = loop.time()
         while self._idle:
             connection = self._idle.pop()   # the most recently used: likeliest to be alive

@@ -9,7 +9,6 @@ usable token at all.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -108,7 +107,7 @@ class TokenUpstreamAuth:
     async def apply(self, out: OutgoingRequest) -> OutgoingRequest:
         token = await self.current_token()
         headers = without(out.headers, frozenset({_TOKEN_HEADER.lower()})) + ((_TOKEN_HEADER, token),)
-        return dataclasses.replace(out, headers=headers)
+        return out._replace(headers=headers)
 
     async def current_token(self) -> str:
         now = self._clock()

@@ -6,7 +6,6 @@ knows which mode runs. `token` lives in `token_auth.py` (it does I/O and caching
 """
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timezone
 from typing import Any
 
@@ -51,7 +50,7 @@ class AkSkUpstreamAuth:
         added = signer.sign(signable, self._ak, self._sk, now=self._clock(), algorithm=self._algorithm)
         added_names = frozenset(name.lower() for name in added)
         final = without(headers, added_names) + tuple(added.items())
-        return dataclasses.replace(out, headers=final)
+        return out._replace(headers=final)
 
     def rejected(self, sent: OutgoingRequest) -> None:
         return None
