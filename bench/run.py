@@ -1,14 +1,19 @@
 """The benchmark suite in one command: every server on 127.0.0.1, one table (issue #7).
 
-    python -m bench.run [--duration S] [--concurrency C] [--workers-variants] [--quick] [--loadgen auto|wrk|asyncio]
+    python -m bench.run [--duration S] [--rounds R] [--concurrency C] [--workers-variants] [--quick]
+                        [--loadgen auto|wrk|asyncio]
 
 Scenarios: (a) the fixed-response upstream alone, (b) a bare aiohttp pass-through proxy, (c) the
 gateway with token auth, (d) with SDK-HMAC-SHA256 AK/SK, (e) (d) with the Redis store. Each server
 runs in its own process; limits are raised so nothing is throttled; the benchmark user holds 10
-policies of 8 statements. Per scenario: a closed-loop run at fixed concurrency (wrk when on PATH,
-else bench.loadgen) for req/s, p50, p99; then an open-loop run at 50% of (b)'s capacity (always
-bench.loadgen: wrk cannot do open loop) for latency at half load. Then the micro figures of
-bench_signer, bench_policies and bench_limits. A benchmark, not a test: nothing here asserts timing.
+policies of 8 statements. All servers of a worker group run at once and are measured in
+interleaved rounds (b, c, d, e, b, c, ...), so a shared machine's load drifting during the run hits
+every scenario alike: each round is a closed-loop run at fixed concurrency (wrk when on PATH, else
+bench.loadgen) for req/s, p50, p99 and the servers' CPU per request, then an open-loop run at 50% of
+(b)'s median capacity (always bench.loadgen: wrk cannot do open loop) for latency at half load.
+The table shows medians over rounds; "vs (b)" and "+p50 @50%" are medians of per-round comparisons.
+Then the micro figures of bench_signer, bench_policies and bench_limits. A benchmark, not a test:
+nothing here asserts timing.
 `--quick` (the smoke test) runs a fraction of a second per step with the upstream in-process.
 """
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,7 +34,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -52,18 +58,44 @@ class Target:
     pool: list[bytes]
 
 
+NAN = float("nan")
+
+
 @dataclass
-class Row:
-    key: str
-    workers: int
+class Run:
+    """One closed-loop run (or one open-loop run: cpu_us NaN)."""
+
     rps: float
     p50: float
     p99: float
     errors: int
+    cpu_us: float = NAN   # server CPU (all its processes) per request
+
+
+@dataclass
+class Row:
+    """One scenario of one worker group: its closed- and open-loop runs, one per round."""
+
+    key: str
+    workers: int
     tool: str
-    cpu_us: float = float("nan")   # server CPU (all its processes) per request in the closed-loop run
-    fixed_p50: float = float("nan")
-    fixed_p99: float = float("nan")
+    closed: list[Run] = field(default_factory=list)
+    fixed: list[Run] = field(default_factory=list)
+    failed: bool = False
+
+    def median(self, runs: str, attr: str) -> float:
+        values = [getattr(run, attr) for run in getattr(self, runs)]
+        return statistics.median(values) if values else NAN
+
+    @property
+    def errors(self) -> int:
+        return -1 if self.failed else sum(run.errors for run in self.closed + self.fixed)
+
+
+def per_round(row: Row, base: Row, runs: str, compare: Callable[[Run, Run], float]) -> float:
+    """The median over rounds of `compare(row's run, (b)'s run of the same round)`."""
+    pairs = list(zip(getattr(row, runs), getattr(base, runs)))
+    return statistics.median(compare(r, b) for r, b in pairs) if pairs else NAN
 
 
 class Servers:
@@ -229,61 +261,85 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def measure(key: str, workers: int, t: Target, args: argparse.Namespace, rate: float | None,
-            pids: list[int]) -> Row:
-    """Warm-up, closed loop at fixed concurrency, then the open-loop run at `rate`
-    (None: half of this row's own req/s, which is how (b) sets the rate for the others)."""
-    check(t)
-    asyncio.run(loadgen.closed_loop(t.url, t.pool, min(args.concurrency, 8), args.warmup))
-    cpu_before = cpu_seconds(pids) if pids else float("nan")
-    if args.loadgen == "wrk":
-        rps, p50, p99, errors = run_wrk(t, args.concurrency, args.duration)
+@dataclass
+class Scenario:
+    """A started scenario: what to load and whose CPU to count."""
+
+    row: Row
+    target: Target
+    pids: list[int]
+
+
+def start_scenario(key: str, workers: int, servers: Servers, extra: ExitStack, workdir: Path,
+                   upstream_url: str, args: argparse.Namespace) -> Scenario:
+    if key == "a":
+        return Scenario(Row(key, 1, args.loadgen), target(upstream_url, "none"), args.upstream_pids)
+    before = len(servers.procs)
+    if key == "b":
+        base = start_passthrough(servers, upstream_url, workers)
+        t = target(base, "none")
     else:
-        res = asyncio.run(loadgen.closed_loop(t.url, t.pool, args.concurrency, args.duration))
-        rps, p50, p99, errors = res.rps, res.percentile(50), res.percentile(99), res.errors
-    row = Row(key, workers, rps, p50, p99, errors, args.loadgen)
-    seconds = max(1, round(args.duration)) if args.loadgen == "wrk" else args.duration
-    row.cpu_us = (cpu_seconds(pids) - cpu_before) / max(1.0, rps * seconds) * 1e6 if pids else float("nan")
-    rate = rate or rps / 2
-    fixed = asyncio.run(loadgen.open_loop(t.url, t.pool, rate, args.duration))
-    row.fixed_p50, row.fixed_p99, row.errors = fixed.percentile(50), fixed.percentile(99), row.errors + fixed.errors
-    return row
-
-
-def scenario(key: str, workers: int, workdir: Path, upstream_url: str,
-             args: argparse.Namespace, rate: float | None) -> Row:
-    """Starts what `key` needs (each in its own process), measures it, stops it."""
-    with Servers(workdir) as servers, ExitStack() as extra:
-        if key == "a":
-            return measure(key, 1, target(upstream_url, "none"), args, rate, args.upstream_pids)
-        if key == "b":
-            base = start_passthrough(servers, upstream_url, workers)
-            return measure(key, workers, target(base, "none"), args, rate, servers.pids())
         store = extra.enter_context(bench_limits.throwaway_redis()) if key == "e" else None
         base = start_gateway(servers, workdir, upstream_url, store, workers)
-        return measure(key, workers, target(base, "token" if key == "c" else "aksk"), args, rate, servers.pids())
+        t = target(base, "token" if key == "c" else "aksk")
+    check(t)
+    asyncio.run(loadgen.closed_loop(t.url, t.pool, min(args.concurrency, 8), args.warmup))
+    return Scenario(Row(key, workers, args.loadgen), t, [p.pid for p in servers.procs[before:]])
+
+
+def closed_run(sc: Scenario, args: argparse.Namespace) -> Run:
+    cpu_before = cpu_seconds(sc.pids) if sc.pids else NAN
+    if args.loadgen == "wrk":
+        rps, p50, p99, errors = run_wrk(sc.target, args.concurrency, args.duration)
+    else:
+        res = asyncio.run(loadgen.closed_loop(sc.target.url, sc.target.pool, args.concurrency, args.duration))
+        rps, p50, p99, errors = res.rps, res.percentile(50), res.percentile(99), res.errors
+    seconds = max(1, round(args.duration)) if args.loadgen == "wrk" else args.duration
+    cpu = (cpu_seconds(sc.pids) - cpu_before) / max(1.0, rps * seconds) * 1e6 if sc.pids else NAN
+    return Run(rps, p50, p99, errors, cpu)
+
+
+def open_run(sc: Scenario, rate: float, args: argparse.Namespace) -> Run:
+    fixed = asyncio.run(loadgen.open_loop(sc.target.url, sc.target.pool, rate, args.duration))
+    return Run(fixed.rps, fixed.percentile(50), fixed.percentile(99), fixed.errors)
 
 
 def run_group(workers: int, keys: list[str], workdir: Path, upstream_url: str,
               args: argparse.Namespace) -> tuple[list[Row], float]:
-    """(b) first: its closed-loop capacity sets the open-loop rate of every other row of the group."""
-    rows = {"b": scenario("b", workers, workdir, upstream_url, args, None)}
-    rate = rows["b"].rps / 2
-    for key in keys:
-        if key != "b":
-            rows[key] = guarded(lambda: scenario(key, workers, workdir, upstream_url, args, rate), key, workers)
-        print(f"  done: {LABELS[key]} x{workers}", file=sys.stderr)
-    return [rows[k] for k in keys], rate
+    """Starts every scenario of the group, then measures them in interleaved rounds: closed-loop
+    rounds first, since (b)'s median capacity sets the open-loop rate of the open-loop rounds."""
+    with Servers(workdir) as servers, ExitStack() as extra:
+        started: dict[str, Scenario] = {}
+        rows: dict[str, Row] = {}
+        for key in keys:
+            try:
+                started[key] = start_scenario(key, workers, servers, extra, workdir, upstream_url, args)
+                rows[key] = started[key].row
+            except (SystemExit, Exception) as err:  # noqa: BLE001 - reported under the table
+                rows[key] = failed_row(key, workers, args, err)
+        for _ in range(args.rounds):
+            for key, sc in started.items():
+                guarded(lambda: sc.row.closed.append(closed_run(sc, args)), sc.row, err_key=key)
+        rate = rows["b"].median("closed", "rps") / 2 if "b" in started else NAN
+        for _ in range(args.rounds if rate == rate else 0):
+            for key, sc in started.items():
+                guarded(lambda: sc.row.fixed.append(open_run(sc, rate, args)), sc.row, err_key=key)
+        print(f"  done: x{workers} ({', '.join(keys)})", file=sys.stderr)
+        return [rows[k] for k in keys], rate
 
 
-def guarded(measure_row: Callable[[], Row], key: str, workers: int) -> Row:
+def failed_row(key: str, workers: int, args: argparse.Namespace, err: BaseException) -> Row:
     """A scenario that cannot start still leaves a (failed) row: the rest of the table is worth having."""
+    FAILURES.append(f"{LABELS[key]} x{workers}: {str(err).strip().splitlines()[-1][:300] if str(err).strip() else type(err).__name__}")
+    return Row(key, workers, "failed", failed=True)
+
+
+def guarded(step: Callable[[], None], row: Row, *, err_key: str) -> None:
     try:
-        return measure_row()
+        step()
     except (SystemExit, Exception) as err:  # noqa: BLE001 - reported in the table, not swallowed
-        FAILURES.append(f"{LABELS[key]} x{workers}: {str(err).strip().splitlines()[-1][:300]}")
-        nan = float("nan")
-        return Row(key, workers, nan, nan, nan, -1, "failed")
+        FAILURES.append(f"{LABELS[err_key]} x{row.workers}: {str(err).strip()[-300:] or type(err).__name__}")
+        row.failed = True
 
 
 def table(rows: list[Row], rates: dict[int, float]) -> str:
@@ -293,9 +349,12 @@ def table(rows: list[Row], rates: dict[int, float]) -> str:
     base = {r.workers: r for r in rows if r.key == "b"}
     for r in rows:
         b = base[r.workers]
-        lines.append(f"| {LABELS[r.key]} | {r.workers} | {r.rps:,.0f} | {r.p50:.2f} | {r.p99:.2f} | "
-                     f"{r.rps / b.rps:.2f} | {r.fixed_p50:.2f} | {r.fixed_p99:.2f} | "
-                     f"{r.fixed_p50 - b.fixed_p50:+.2f} | {r.errors} | {r.cpu_us:.0f} | {r.tool} |")
+        ratio = per_round(r, b, "closed", lambda x, y: x.rps / y.rps)
+        added = per_round(r, b, "fixed", lambda x, y: x.p50 - y.p50)
+        lines.append(f"| {LABELS[r.key]} | {r.workers} | {r.median('closed', 'rps'):,.0f} | "
+                     f"{r.median('closed', 'p50'):.2f} | {r.median('closed', 'p99'):.2f} | {ratio:.2f} | "
+                     f"{r.median('fixed', 'p50'):.2f} | {r.median('fixed', 'p99'):.2f} | {added:+.2f} | "
+                     f"{r.errors} | {r.median('closed', 'cpu_us'):.0f} | {r.tool} |")
     lines += [f"open-loop rate (50% of (b) x{w}): {rate:,.0f} req/s" for w, rate in rates.items()]
     lines += [f"FAILED {failure}" for failure in FAILURES]
     return "\n".join(lines)
@@ -304,14 +363,17 @@ def table(rows: list[Row], rates: dict[int, float]) -> str:
 def targets(rows: list[Row]) -> str:
     """The issue's goals, checked on this run's numbers (informational: never an exit status)."""
     by = {r.key: r for r in rows if r.workers == 1}
-    d, e, b = by["d"].rps / by["b"].rps, by["e"].rps / by["b"].rps, by["b"]
-    added = by["e"].fixed_p50 - b.fixed_p50
-    cpu = f"; by CPU per request (noise-robust): (b)/(d) = {b.cpu_us / by['d'].cpu_us:.2f}, " \
-          f"(b)/(e) = {b.cpu_us / by['e'].cpu_us:.2f}"
+    b = by["b"]
+    d = per_round(by["d"], b, "closed", lambda x, y: x.rps / y.rps)
+    e = per_round(by["e"], b, "closed", lambda x, y: x.rps / y.rps)
+    added = per_round(by["e"], b, "fixed", lambda x, y: x.p50 - y.p50)
+    cpu_d = per_round(by["d"], b, "closed", lambda x, y: y.cpu_us / x.cpu_us)
+    cpu_e = per_round(by["e"], b, "closed", lambda x, y: y.cpu_us / x.cpu_us)
     mark = lambda ok: "met" if ok else "MISSED"  # noqa: E731
-    return (f"targets: (d)/(b) = {d:.2f} (>= 0.75: {mark(d >= 0.75)}); (e)/(b) = {e:.2f} (>= 0.65: "
-            f"{mark(e >= 0.65)}); added p50 of (e) over (b) at 50% load = {added:+.2f} ms (<= 1 ms: {mark(added <= 1)})"
-            + cpu)
+    return (f"targets: (d)/(b) = {d:.2f} (>= 0.75: {mark(d >= 0.75)}); "
+            f"(e)/(b) = {e:.2f} (>= 0.65: {mark(e >= 0.65)}); added p50 of (e) over (b) at 50% load = "
+            f"{added:+.2f} ms (<= 1 ms: {mark(added <= 1)}); by CPU per request (noise-robust): "
+            f"(b)/(d) = {cpu_d:.2f}, (b)/(e) = {cpu_e:.2f}; medians of {len(b.closed)} interleaved rounds")
 
 
 async def limiter_rates(redis_url: str, seconds: float) -> tuple[float, float]:
@@ -341,14 +403,15 @@ def micro(seconds: float) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per closed and per open run")
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per closed and per open run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per scenario (medians)")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--workers-variants", action="store_true", help="also run (b)-(e) with 2 workers")
     parser.add_argument("--quick", action="store_true", help="smoke run: a fraction of a second per step")
     parser.add_argument("--loadgen", choices=["auto", "wrk", "asyncio"], default="auto")
     args = parser.parse_args(argv)
     if args.quick:
-        args.duration, args.concurrency = min(args.duration, 0.3), min(args.concurrency, 8)
+        args.duration, args.concurrency, args.rounds = min(args.duration, 0.3), min(args.concurrency, 8), 1
     if args.loadgen == "auto":
         args.loadgen = "wrk" if shutil.which("wrk") and not args.quick else "asyncio"
     args.warmup = 0.1 if args.quick else 1.0

@@ -81,7 +81,7 @@ def parse_response_head(raw: bytes, *, method: str) -> ResponseHead:
         lowered = name.lower()
         if lowered in _FRAMING_HEADERS:
             framing_values.setdefault(lowered, []).append(value)
-    connection = _tokens(framing_values.get("connection", ()))
+    connection = _tokens(framing_values["connection"]) if "connection" in framing_values else ()
     keep_alive = "close" not in connection if version == "HTTP/1.1" else "keep-alive" in connection
     framing, length = _framing(method, status, framing_values)
     # Both framings at once (RFC 9112 6.1): read by Transfer-Encoding, then never trust the connection again.
@@ -113,15 +113,23 @@ def _tokens(values: Iterable[str]) -> list[str]:
 def _framing(method: str, status: int, values: dict[str, list[str]]) -> tuple[str, int | None]:
     """RFC 9112 6.3: HEAD, 1xx, 204, 304 have no body; Transfer-Encoding wins over Content-Length;
     otherwise Content-Length; otherwise the body runs until the connection closes."""
-    lengths = set(values.get("content-length", ()))
-    if len(lengths) > 1 or any(not value.isdigit() or not value.isascii() for value in lengths):
-        raise MalformedResponse("bad or conflicting Content-Length")
-    length = int(next(iter(lengths))) if lengths else None
+    length = _content_length(values.get("content-length"))
     if method == "HEAD" or status < 200 or status in NO_BODY_STATUSES:
         return FRAMING_NONE, length
-    codings = _tokens(values.get("transfer-encoding", ()))
-    if codings:
-        return (FRAMING_CHUNKED, None) if codings[-1] == "chunked" else (FRAMING_CLOSE, None)
+    if "transfer-encoding" in values:
+        codings = _tokens(values["transfer-encoding"])
+        if codings:
+            return (FRAMING_CHUNKED, None) if codings[-1] == "chunked" else (FRAMING_CLOSE, None)
     if length is not None:
         return FRAMING_LENGTH, length
     return FRAMING_CLOSE, None
+
+
+def _content_length(values: list[str] | None) -> int | None:
+    """The one declared length; repeats must agree (RFC 9110 8.6), digits only."""
+    if not values:
+        return None
+    first = values[0]
+    if values.count(first) != len(values) or not first.isdigit() or not first.isascii():
+        raise MalformedResponse("bad or conflicting Content-Length")
+    return int(first)
