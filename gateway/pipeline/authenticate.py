@@ -29,11 +29,25 @@ def wants_body(request: web.Request) -> bool:
     return "Authorization" in request.headers and "X-Auth-Token" not in request.headers
 
 
+class _BadSignature(Exception):
+    """A well-formed AK/SK request whose signature did not verify: counts toward the AK's lockout."""
+
+    def __init__(self, access_key: str, reason: str) -> None:
+        super().__init__(reason)
+        self.access_key = access_key
+        self.reason = reason
+
+
 async def authenticate(request: web.Request, services: Services, *, body: bytes | None,
                        source_ip: str) -> Principal:
+    """The success path is synchronous (no coroutine per step); only failures touch the store."""
     services.auth_guard.check(source_ip)
     try:
-        return await _authenticate(request, services, body, source_ip)
+        try:
+            return _authenticate(request, services, body, source_ip)
+        except _BadSignature as bad:
+            locked = await _record_signature_failure(services, bad.access_key)
+            raise unauthorized("AK access failed to reach the limit,forbidden." if locked else bad.reason) from None
     except GatewayError as err:
         if err.status == 401:
             services.observability.metrics.auth_failures.inc(failure_reason(err.message))
@@ -53,14 +67,14 @@ def failure_reason(message: str) -> str:
     return next((label for phrase, label in FAILURE_REASONS if phrase in lowered), "other")
 
 
-async def _authenticate(request: web.Request, services: Services, body: bytes | None,
-                        source_ip: str) -> Principal:
+def _authenticate(request: web.Request, services: Services, body: bytes | None,
+                  source_ip: str) -> Principal:
     token = request.headers.get("X-Auth-Token")
     if token is not None:
         return principal_from_token(services, token, source_ip)
     header = request.headers.get("Authorization")
     if header is not None:
-        return await _from_signature(request, services, header, body or b"", source_ip)
+        return _from_signature(request, services, header, body or b"", source_ip)
     raise unauthorized("x-auth-token not found")
 
 
@@ -91,8 +105,8 @@ def _identity_for_claims(services: Services, claims: TokenClaims) -> Identity:
     return identity
 
 
-async def _from_signature(request: web.Request, services: Services, header: str, body: bytes,
-                          source_ip: str) -> Principal:
+def _from_signature(request: web.Request, services: Services, header: str, body: bytes,
+                    source_ip: str) -> Principal:
     try:
         auth = parse_authorization(header)
     except SignatureError as err:
@@ -109,8 +123,7 @@ async def _from_signature(request: web.Request, services: Services, header: str,
         verify(signable, auth, secret, now=now, max_skew_s=runtime.config.auth.max_clock_skew_s,
                expected_region=runtime.config.region, key_cache=services.key_cache)
     except SignatureError as err:
-        locked = await _record_signature_failure(services, auth.access_key)
-        raise unauthorized("AK access failed to reach the limit,forbidden." if locked else err.reason) from None
+        raise _BadSignature(auth.access_key, err.reason) from None
     project_id = request.headers.get("X-Project-Id")
     project = runtime.directory.project(project_id) if project_id else None
     project_name = project.name if project is not None else None

@@ -1,0 +1,111 @@
+"""Instructions per request under callgrind: the deterministic yardstick behind bench/RESULTS.md.
+
+    python -m bench.instructions [--requests N] [b c d e]
+
+Wall-clock CPU per request moves 20-40% between runs on a shared box; instruction counts of the
+same code repeat to 0.1%. Each scenario's server runs under `valgrind --tool=callgrind` (needs
+valgrind on PATH; ~50x slower, so a few thousand requests), gets 300 warm-up requests, then
+exactly N from 8 keep-alive connections; the counters are dumped before and after, and the
+second dump divided by N is the figure. Instructions are not time (no cache misses, no kernel
+work), but they are what a change to Python code changes. The upstream runs natively.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+from . import loadgen, serve_gateway
+from .bench_limits import free_port, throwaway_redis
+from .run import LABELS, Servers, Target, start_upstream, target, wait_port
+
+CONCURRENCY = 8
+WARMUP = 300
+
+
+async def fire(t: Target, count: int) -> None:
+    """`count` requests over CONCURRENCY keep-alive connections; any non-2xx stops the run."""
+    host, port = t.url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    left = [count]
+
+    async def connection(k: int) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        i = k
+        while left[0] > 0:
+            left[0] -= 1
+            writer.write(t.pool[i % len(t.pool)])
+            i += CONCURRENCY
+            status = await loadgen._read_response(reader)
+            if not 200 <= status < 300:
+                raise SystemExit(f"{t.url}: status {status}")
+        writer.close()
+    await asyncio.gather(*(connection(k) for k in range(CONCURRENCY)))
+
+
+def dump(pid: int, out_dir: Path) -> int:
+    """Ask callgrind to dump (and reset) its counters; the dump's total instruction count."""
+    before = set(out_dir.glob(f"callgrind.out.{pid}.*"))
+    subprocess.run(["callgrind_control", "--dump", str(pid)], capture_output=True, timeout=600, check=False)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        new = set(out_dir.glob(f"callgrind.out.{pid}.*")) - before
+        if new:
+            time.sleep(0.5)   # let callgrind finish writing it
+            text = new.pop().read_text(errors="replace")
+            return int(re.search(r"^summary:\s+(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+        time.sleep(0.2)
+    raise SystemExit(f"callgrind did not dump for pid {pid}")
+
+
+def start(key: str, servers: Servers, workdir: Path, upstream_url: str, store: str | None) -> tuple[int, Target]:
+    grind = ["valgrind", "--tool=callgrind", "--dump-instr=no", "--dump-line=no",
+             f"--callgrind-out-file={workdir}/callgrind.out.%p"]
+    port = free_port()
+    if key == "b":
+        args = grind + [sys.executable, "-m", "bench.passthrough", "--port", str(port), "--upstream", upstream_url]
+    else:
+        state = Path(tempfile.mkdtemp(prefix="gw-", dir=workdir))
+        config = serve_gateway.write_config(state / "gateway.yaml", port=port, admin_port=free_port(),
+                                            upstream=upstream_url, state_dir=str(state), store_url=store)
+        args = grind + [str(Path(sys.executable).with_name("ddm-gateway")), "serve", "--config", str(config)]
+    log = open(workdir / f"{key}.log", "ab")
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent)
+    log.close()
+    servers.procs.append(proc)
+    wait_port(port, proc, workdir / f"{key}.log", timeout=300)
+    base = f"http://127.0.0.1:{port}"
+    return proc.pid, target(base, {"b": "none", "c": "token", "d": "aksk", "e": "aksk"}[key])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("scenarios", nargs="*", default=["b", "c", "d", "e"], choices=["b", "c", "d", "e"])
+    args = parser.parse_args()
+    if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        raise SystemExit("needs valgrind (apt-get install valgrind)")
+    with tempfile.TemporaryDirectory(prefix="ddmgw-instr-") as tmp, Servers(Path(tmp)) as servers:
+        workdir = Path(tmp)
+        upstream_url = start_upstream(servers)
+        counts: dict[str, float] = {}
+        for key in args.scenarios:
+            with throwaway_redis() if key == "e" else nullcontext() as store:
+                pid, t = start(key, servers, workdir, upstream_url, store)
+                asyncio.run(fire(t, WARMUP))
+                dump(pid, workdir)                       # resets the counters after warm-up
+                asyncio.run(fire(t, args.requests))
+                counts[key] = dump(pid, workdir) / args.requests
+                servers.procs.pop().terminate()
+            base = f" ({counts['b'] / counts[key]:.3f} of (b)'s count)" if "b" in counts else ""
+            print(f"{LABELS[key]:28s} {counts[key] / 1000:8.1f}k instructions/request{base}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
