@@ -30,7 +30,7 @@ def statement(policy: int, index: int) -> dict:
         {"Effect": "Allow", "Action": ["vpc:*:get*", "vpc:*:list*", "ecs:*:get*"]},
         {"Effect": "Deny", "Action": ["ddm:param:delete"],
          "Condition": {"DateGreaterThan": {"g:CurrentTime": ["2030-01-01T00:00:00Z"]}}},
-        {"Effect": "Allow", "Action": [f"ddm:param:*"], "Resource": ["ddm:*:*:parameterGroup:*"]},
+        {"Effect": "Allow", "Action": ["ddm:param:*"], "Resource": ["ddm:*:*:parameterGroup:*"]},
     ]
     return kinds[index % len(kinds)]
 

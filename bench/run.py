@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import re
 import shutil
@@ -316,30 +317,36 @@ def run_group(workers: int, keys: list[str], workdir: Path, upstream_url: str,
                 started[key] = start_scenario(key, workers, servers, extra, workdir, upstream_url, args)
                 rows[key] = started[key].row
             except (SystemExit, Exception) as err:  # noqa: BLE001 - reported under the table
-                rows[key] = failed_row(key, workers, args, err)
+                rows[key] = failed_row(key, workers, err)
         for _ in range(args.rounds):
-            for key, sc in started.items():
-                guarded(lambda: sc.row.closed.append(closed_run(sc, args)), sc.row, err_key=key)
+            for sc in started.values():
+                guarded(lambda: sc.row.closed.append(closed_run(sc, args)), sc.row)
         rate = rows["b"].median("closed", "rps") / 2 if "b" in started else NAN
-        for _ in range(args.rounds if rate == rate else 0):
-            for key, sc in started.items():
-                guarded(lambda: sc.row.fixed.append(open_run(sc, rate, args)), sc.row, err_key=key)
+        for _ in range(0 if math.isnan(rate) else args.rounds):
+            for sc in started.values():
+                guarded(lambda: sc.row.fixed.append(open_run(sc, rate, args)), sc.row)
         print(f"  done: x{workers} ({', '.join(keys)})", file=sys.stderr)
         return [rows[k] for k in keys], rate
 
 
-def failed_row(key: str, workers: int, args: argparse.Namespace, err: BaseException) -> Row:
+def failed_row(key: str, workers: int, err: BaseException) -> Row:
     """A scenario that cannot start still leaves a (failed) row: the rest of the table is worth having."""
-    FAILURES.append(f"{LABELS[key]} x{workers}: {str(err).strip().splitlines()[-1][:300] if str(err).strip() else type(err).__name__}")
+    FAILURES.append(f"{LABELS[key]} x{workers}: {_reason(err)}")
     return Row(key, workers, "failed", failed=True)
 
 
-def guarded(step: Callable[[], None], row: Row, *, err_key: str) -> None:
+def guarded(step: Callable[[], None], row: Row) -> None:
     try:
         step()
     except (SystemExit, Exception) as err:  # noqa: BLE001 - reported in the table, not swallowed
-        FAILURES.append(f"{LABELS[err_key]} x{row.workers}: {str(err).strip()[-300:] or type(err).__name__}")
+        FAILURES.append(f"{LABELS[row.key]} x{row.workers}: {_reason(err)}")
         row.failed = True
+
+
+def _reason(err: BaseException) -> str:
+    """The last line of the error (a subprocess's log tail ends with the cause), or its type."""
+    text = str(err).strip()
+    return text.splitlines()[-1][:300] if text else type(err).__name__
 
 
 def table(rows: list[Row], rates: dict[int, float]) -> str:

@@ -37,7 +37,7 @@ class Services:
     revocations: Any               # gateway.revocation.RevocationCache
     upstream: Any                  # gateway.proxy.client.UpstreamClient
     auth_guard: Any                # gateway.pipeline.auth_guard.FailedAuthGuard
-    key_cache: Any                 # signer.DerivedKeyCache (ECDSA keys derived from SKs)
+    key_cache: Any                 # signer.DerivedKeyCache (ECDSA/SM2 keys derived from SKs)
     observability: Any             # gateway.observability.access.Observability
     clock: Callable[[], float]
 

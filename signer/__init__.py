@@ -11,7 +11,8 @@ from signer.canonical import (
 from signer.errors import PathError, QueryError, SignatureError
 from signer.request import SignableRequest
 from signer.signing import sign
-from signer.verification import DerivedKeyCache, verify
+from signer.derived_keys import DerivedKeyCache
+from signer.verification import verify
 
 __all__ = [
     "ALGORITHMS", "UNSIGNED_PAYLOAD", "Authorization", "DerivedKeyCache", "PathError", "QueryError",

@@ -5,7 +5,6 @@ the body hash, the key (V11 derives one with HKDF) and the signature primitive (
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -134,22 +133,9 @@ def ecdsa_verify(public_key: ec.EllipticCurvePublicKey, signature_der: bytes, me
     return True
 
 
-def sm2_public_key(ak: str, sk: str) -> sm2.Point:
-    return sm2.public_key(derive_sm2_scalar(ak, sk))
-
-
-def sm2_sign_hex(ak: str, sk: str, message: str) -> str:
+def sm2_sign_hex(private_key: int, public_key: sm2.Point, message: str) -> str:
     """Hex of the DER SM2 signature with Za over the default user id (randomized, like the SDK's)."""
-    private_key, public_key = _sm2_key_pair(ak, sk)
     return sm2.sign(private_key, public_key, message.encode("utf-8")).hex()
-
-
-@functools.lru_cache(maxsize=16)
-def _sm2_key_pair(ak: str, sk: str) -> tuple[int, sm2.Point]:
-    """Derivation costs two pure-Python scalar multiplications (~4 ms): a signer that re-signs
-    every forwarded request (upstream.auth algorithm SDK-SM2-SM3) pays it once per key."""
-    private_key = derive_sm2_scalar(ak, sk)
-    return private_key, sm2.public_key(private_key)
 
 
 def sm2_verify(public_key: sm2.Point, signature_der: bytes, message: str) -> bool:

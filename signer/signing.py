@@ -4,23 +4,26 @@ from __future__ import annotations
 from datetime import datetime
 
 from signer.algorithms import (
-    UNSIGNED_PAYLOAD, AlgorithmSpec, ecdsa_sign_hex, hmac_hex, p256_private_key, sm2_sign_hex,
-    spec_for, string_to_sign, v11_signing_key,
+    UNSIGNED_PAYLOAD, AlgorithmSpec, ecdsa_sign_hex, hmac_hex, sm2_sign_hex, spec_for, string_to_sign,
+    v11_signing_key,
 )
 from signer.authorization import Authorization, format_authorization
 from signer.canonical import canonical_request, is_json_like, payload_hash_for
+from signer.derived_keys import DerivedKeyCache, derive
 from signer.request import SignableRequest
 from signer.sdk_date import format_sdk_date
 
 _NEVER_SIGNED = frozenset({"authorization"})  # it carries the signature itself
 
 
-def compute_signature(spec: AlgorithmSpec, ak: str, sk: str, scope: str | None, to_sign: str) -> str:
-    """Hex signature of the string to sign; the one place that turns an SK into a signature."""
-    if spec.kind == "ecdsa":
-        return ecdsa_sign_hex(p256_private_key(ak, sk), to_sign)
-    if spec.kind == "sm2":
-        return sm2_sign_hex(ak, sk, to_sign)
+def compute_signature(spec: AlgorithmSpec, ak: str, sk: str, scope: str | None, to_sign: str,
+                      key_cache: DerivedKeyCache | None = None) -> str:
+    """Hex signature of the string to sign; the one place that turns an SK into a signature.
+    `key_cache` keeps ECDSA/SM2 signing keys derived from (AK, SK) between calls."""
+    if spec.kind in ("ecdsa", "sm2"):
+        kind = f"{spec.kind}-signing"
+        key = key_cache.get(ak, sk, kind) if key_cache is not None else derive(ak, sk, kind)
+        return ecdsa_sign_hex(key, to_sign) if spec.kind == "ecdsa" else sm2_sign_hex(*key, to_sign)
     key = v11_signing_key(ak, sk, scope or "") if spec.kind == "v11" else sk.encode("utf-8")
     return hmac_hex(spec, key, to_sign)
 
@@ -42,12 +45,14 @@ def _added_headers(req: SignableRequest, spec: AlgorithmSpec, sdk_date: str) -> 
 
 
 def sign(req: SignableRequest, ak: str, sk: str, *, now: datetime, algorithm: str = "SDK-HMAC-SHA256",
-         region: str | None = None, service: str | None = None) -> dict[str, str]:
+         region: str | None = None, service: str | None = None,
+         key_cache: DerivedKeyCache | None = None) -> dict[str, str]:
     """The headers to ADD to `req` so that it carries an SDK-compatible signature.
 
     Signs every header of `req` whose name has no '_' (except `authorization`) plus the added
     ones; `req.headers` must contain `host`. The query is canonicalized from `req.raw_query`;
-    send that raw query (or `canonical_query(raw_query)`) unchanged.
+    send that raw query (or `canonical_query(raw_query)`) unchanged. A signer that signs often
+    with ECDSA or SM2 passes its own `key_cache` (the key derivation is the costly part).
     """
     spec = spec_for(algorithm)
     if "host" not in req.headers:
@@ -60,6 +65,7 @@ def sign(req: SignableRequest, ak: str, sk: str, *, now: datetime, algorithm: st
     signable = req._replace(headers=headers)
     signed = tuple(sorted(name for name in headers if "_" not in name))
     canonical = canonical_request(signable, signed, payload_hash_for(signable, spec))
-    signature = compute_signature(spec, ak, sk, scope, string_to_sign(spec, sdk_date, canonical, scope))
+    signature = compute_signature(spec, ak, sk, scope, string_to_sign(spec, sdk_date, canonical, scope),
+                                  key_cache)
     added["Authorization"] = format_authorization(Authorization(spec.name, ak, signed, signature, scope))
     return added

@@ -5,22 +5,15 @@ failure echoes the server's canonical request (with '\\n' shown as '|') so clien
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
-from collections import OrderedDict
 from datetime import datetime
 
-from cryptography.hazmat.primitives.asymmetric import ec
-
-from signer import sm2
-from signer.algorithms import (
-    SPECS, UNSIGNED_PAYLOAD, AlgorithmSpec, ecdsa_verify, p256_private_key, sm2_public_key,
-    sm2_verify, string_to_sign,
-)
+from signer.algorithms import SPECS, UNSIGNED_PAYLOAD, AlgorithmSpec, ecdsa_verify, sm2_verify, string_to_sign
 from signer.authorization import Authorization
 from signer.canonical import (
     JSON_LIKE_TYPES, canonical_request, declared_payload_hash, payload_hash_for,
 )
+from signer.derived_keys import DerivedKeyCache, derive
 from signer.errors import PathError, SignatureError
 from signer.request import SignableRequest
 from signer.sdk_date import as_utc, format_sdk_date, parse_sdk_date
@@ -30,41 +23,6 @@ ALWAYS_SIGNED = ("host", "x-sdk-date")
 SIGNED_WHEN_PRESENT = ("content-type", "x-project-id", "x-domain-id", "x-security-token",
                        "x-sdk-content-sha256", "x-sdk-content-sm3")
 _FAIL = "verify aksk signature fail"
-PublicKey = ec.EllipticCurvePublicKey | sm2.Point  # P-256 (cryptography) or an SM2 point
-
-
-def _derive_public_key(ak: str, sk: str, kind: str) -> PublicKey:
-    if kind == "sm2":
-        return sm2_public_key(ak, sk)
-    return p256_private_key(ak, sk).public_key()
-
-
-class DerivedKeyCache:
-    """Bounded LRU of public keys derived from (AK, SK), owned by whoever verifies.
-
-    Derivation is a scalar multiplication; caching it roughly halves ECDSA verification cost
-    (and SM2's, whose pure-Python derivation costs more than its verification). Entries are
-    keyed by a SHA-256 of kind, AK and SK so the cache's keys hold no secret in clear.
-    """
-
-    def __init__(self, max_entries: int = 1024) -> None:
-        self._max_entries = max_entries
-        self._keys: OrderedDict[bytes, PublicKey] = OrderedDict()
-
-    def public_key(self, ak: str, sk: str, kind: str = "ecdsa") -> PublicKey:
-        """The public key of `kind` ("ecdsa": P-256, "sm2": an SM2 point) for (AK, SK)."""
-        slot = hashlib.sha256(f"{kind}:{len(ak)}:{ak}:{sk}".encode("utf-8")).digest()
-        key = self._keys.get(slot)
-        if key is None:
-            key = _derive_public_key(ak, sk, kind)
-            self._keys[slot] = key
-            if len(self._keys) > self._max_entries:
-                self._keys.popitem(last=False)
-        else:
-            self._keys.move_to_end(slot)
-        return key
-
-
 def _check_signed_headers(req: SignableRequest, auth: Authorization) -> None:
     signed = auth.signed_headers
     for name in ALWAYS_SIGNED:
@@ -123,7 +81,7 @@ def _signature_matches(spec: AlgorithmSpec, auth: Authorization, sk: str, to_sig
     if key_cache is not None:
         public_key = key_cache.public_key(auth.access_key, sk, spec.kind)
     else:
-        public_key = _derive_public_key(auth.access_key, sk, spec.kind)
+        public_key = derive(auth.access_key, sk, spec.kind)
     if spec.kind == "sm2":
         return sm2_verify(public_key, bytes.fromhex(auth.signature), to_sign)
     return ecdsa_verify(public_key, bytes.fromhex(auth.signature), to_sign)

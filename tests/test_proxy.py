@@ -17,9 +17,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
-from gateway.errors import JSON_CONTENT_TYPE, GatewayError, error_body
+from gateway.errors import JSON_CONTENT_TYPE
 from gateway.proxy.client import UpstreamClient
 from gateway.proxy.upstream_auth import NoUpstreamAuth, PassthroughUpstreamAuth, UpstreamAuth
+
+from .test_proxy_support import forwarding_app
 
 CREDENTIALS = {"Authorization": "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host, Signature=00",
                "X-Auth-Token": "client-token", "X-Security-Token": "sts", "X-Sdk-Date": "20260101T000000Z",
@@ -124,18 +126,8 @@ async def front(aiohttp_client) -> AsyncIterator[Front]:  # type: ignore[no-unty
         await proxy.start()
         started.append(proxy)
 
-        async def handler(request: web.Request) -> web.StreamResponse:
-            legacy = request.raw_path.startswith(("/v1/", "/v2/"))
-            try:
-                body = await request.read() if buffer else None
-                return await proxy.forward(request, body=body, request_id="rid-42", project_id="p1",
-                                           client_ip="203.0.113.9", legacy_errors=legacy)
-            except GatewayError as err:
-                return web.Response(status=err.status, body=error_body(err.code, err.message, "rid-42", legacy=legacy),
-                                    headers={"Content-Type": JSON_CONTENT_TYPE, "X-Request-Id": "rid-42"})
-
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", handler)
+        app = forwarding_app(proxy, request_id="rid-42", project_id="p1", client_ip="203.0.113.9",
+                             buffer=buffer, client_max_size=64 * 1024 * 1024)
         return await aiohttp_client(app, auto_decompress=False)
 
     yield make

@@ -17,11 +17,12 @@ from huaweicloudsdkcore.sdk_request import SdkRequest
 from huaweicloudsdkcore.signer.signer import Signer
 
 import signer
-from gateway.errors import JSON_CONTENT_TYPE, GatewayError, error_body
 from gateway.proxy.client import UpstreamClient
 from gateway.proxy.outgoing import OutgoingRequest
 from gateway.proxy.upstream_auth import (AkSkUpstreamAuth, NoUpstreamAuth, PassthroughUpstreamAuth,
                                          TokenUpstreamAuth, UpstreamAuth, upstream_auth_from_config)
+
+from .test_proxy_support import forwarding_app
 
 AK, SK = "UPSTREAMAK0000000001", "upstream-secret-key-0123456789abcdef"
 T0 = datetime(2026, 11, 28, 10, 0, 0, tzinfo=timezone.utc)
@@ -65,18 +66,8 @@ async def _serve(aiohttp_server: Any, handler: Any) -> TestServer:
 
 
 async def _front(aiohttp_client: Any, proxy: UpstreamClient, *, buffer: bool = False) -> TestClient:
-    async def handler(request: web.Request) -> web.StreamResponse:
-        try:
-            body = await request.read() if buffer else None
-            return await proxy.forward(request, body=body, request_id="rid-7", project_id="p1",
-                                       client_ip="198.51.100.1", legacy_errors=False)
-        except GatewayError as err:
-            return web.Response(status=err.status, body=error_body(err.code, err.message, "rid-7", legacy=False),
-                                headers={"Content-Type": JSON_CONTENT_TYPE})
-
-    app = web.Application(client_max_size=32 * 1024 * 1024)
-    app.router.add_route("*", "/{tail:.*}", handler)
-    return await aiohttp_client(app)
+    return await aiohttp_client(forwarding_app(proxy, request_id="rid-7", project_id="p1",
+                                               client_ip="198.51.100.1", buffer=buffer, legacy_by_path=False))
 
 
 @pytest.fixture

@@ -7,13 +7,14 @@ from typing import Any, AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 import ddmsim
-from gateway.errors import JSON_CONTENT_TYPE, GatewayError, error_body
+from gateway.errors import JSON_CONTENT_TYPE
 from gateway.proxy.client import UpstreamClient
 from gateway.proxy.upstream_auth import AkSkUpstreamAuth, utc_now
+
+from .test_proxy_support import forwarding_app
 
 AK, SK = "UPSTREAMAK0000000001", "sim-secret-key-0123456789abcdef"
 PROJECT = "0503ddae897000fed2f78c00909158a4"
@@ -30,18 +31,8 @@ async def gateway(sim: TestServer, aiohttp_client: Any) -> AsyncIterator[TestCli
                            connect_timeout_s=1, timeout_s=3)
     await proxy.start()
 
-    async def handler(request: web.Request) -> web.StreamResponse:
-        legacy = request.raw_path.startswith(("/v1/", "/v2/"))
-        try:
-            return await proxy.forward(request, body=None, request_id="rid-sim", project_id=PROJECT,
-                                       client_ip="192.0.2.1", legacy_errors=legacy)
-        except GatewayError as err:
-            return web.Response(status=err.status, body=error_body(err.code, err.message, "rid-sim", legacy=legacy),
-                                headers={"Content-Type": JSON_CONTENT_TYPE})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
-    yield await aiohttp_client(app)
+    yield await aiohttp_client(forwarding_app(proxy, request_id="rid-sim", project_id=PROJECT,
+                                              client_ip="192.0.2.1"))
     await proxy.close()
 
 

@@ -11,7 +11,7 @@ from typing import AsyncIterator, Callable
 import pytest
 from aiohttp import web
 
-from gateway.errors import JSON_CONTENT_TYPE, GatewayError, error_body
+from gateway.errors import GatewayError
 from gateway.proxy.client import UpstreamClient
 from gateway.proxy.http1 import IncompleteBody, UpstreamDropped, UpstreamTimeout
 from gateway.proxy.http1_head import (FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_LENGTH, FRAMING_NONE,
@@ -19,6 +19,8 @@ from gateway.proxy.http1_head import (FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_LE
                                       parse_response_head, request_head)
 from gateway.proxy.pool import ConnectFailed, UpstreamPool
 from gateway.proxy.upstream_auth import NoUpstreamAuth
+
+from .test_proxy_support import forwarding_app
 
 # -- pure: heads ------------------------------------------------------------------------------
 
@@ -445,16 +447,7 @@ async def _front(aiohttp_client, port: int, timeout_s: float = 1.0, **server_kwa
                            timeout_s=timeout_s)
     await proxy.start()
 
-    async def handler(request: web.Request) -> web.StreamResponse:
-        try:
-            return await proxy.forward(request, body=None, request_id="rid-7", project_id=None,
-                                       client_ip="198.51.100.1", legacy_errors=False)
-        except GatewayError as err:
-            return web.Response(status=err.status, body=error_body(err.code, err.message, "rid-7", legacy=False),
-                                headers={"Content-Type": JSON_CONTENT_TYPE})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handler)
+    app = forwarding_app(proxy, request_id="rid-7", client_ip="198.51.100.1", legacy_by_path=False)
     app.on_cleanup.append(lambda _app: proxy.close())
     return await aiohttp_client(app, server_kwargs=server_kwargs)
 

@@ -274,7 +274,18 @@ def test_key_cache_keeps_sm2_and_ecdsa_keys_apart() -> None:
     assert point == sm2.public_key(derive_sm2_scalar("A", "1"))
     assert cache.public_key("A", "1", "sm2") is point
     assert cache.public_key("A", "1").public_numbers().x != point[0]
-    assert len(cache._keys) == 2
+    assert len(cache) == 2
+
+
+@pytest.mark.parametrize("algorithm", [ALGORITHM, "SDK-ECDSA-P256-SHA256"])
+def test_a_signer_with_a_key_cache_derives_its_signing_key_once(algorithm: str) -> None:
+    cache = DerivedKeyCache()
+    for _ in range(3):
+        req = a_request()
+        added = sign(req, AK, SK, now=NOW, algorithm=algorithm, key_cache=cache)
+        received = req._replace(headers={**req.headers, **{k.lower(): v for k, v in added.items()}})
+        verify(received, parse_authorization(received.headers["authorization"]), SK, now=NOW)
+    assert len(cache) == 1    # the signing key, derived by the first call and reused since
 
 
 # --- end to end: the official SDK and `ddm-gateway curl` through a gateway that re-signs in SM2 --

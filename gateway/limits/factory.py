@@ -10,7 +10,6 @@ from .redis_store import RedisStore
 from .resilient import ResilientStore
 
 MEMORY_URLS = ("", "memory://")
-BACKSTOP_S = 1.0
 
 
 def create_store(url: str | None, *, on_failure: str = "open", replicas: int = 1,
@@ -23,9 +22,7 @@ def create_store(url: str | None, *, on_failure: str = "open", replicas: int = 1
     can move time); Redis always uses the server's clock and the breaker always real time."""
     if url is None or url in MEMORY_URLS:
         return MemoryStore(clock=clock)
-    # RedisStore bounds every call itself (deadline.py: at most 1 + GRACE_ROUNDS deadlines), so
-    # the resilient layer's own timer is only a backstop against a hang and must not be tighter:
-    # at 0.2 s it fired on a healthy Redis whenever the loop was busy, opening the breaker.
+    # RedisStore bounds every call itself (deadline.py: at most 1 + GRACE_ROUNDS deadlines that
+    # blame Redis only for its own time), so ResilientStore adds no timer of its own to it.
     return ResilientStore(RedisStore(url, timeout_s=timeout_s), on_failure=on_failure,
-                          fallback=MemoryStore(clock=clock), replicas=replicas,
-                          timeout_s=BACKSTOP_S)
+                          fallback=MemoryStore(clock=clock), replicas=replicas)

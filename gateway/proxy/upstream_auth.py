@@ -34,6 +34,7 @@ class AkSkUpstreamAuth:
         self._sk = sk
         self._clock = clock
         self._algorithm = algorithm
+        self._keys = signer.DerivedKeyCache(max_entries=4)   # ECDSA/SM2: derived once, not per request
 
     def __repr__(self) -> str:  # never show the secret key
         return f"AkSkUpstreamAuth(ak={self._ak!r}, algorithm={self._algorithm!r})"
@@ -47,7 +48,8 @@ class AkSkUpstreamAuth:
             out.method, out.raw_path, out.raw_query,
             {name.lower(): value for name, value in headers if name.lower() not in _UNSIGNED},
             out.body or b"")
-        added = signer.sign(signable, self._ak, self._sk, now=self._clock(), algorithm=self._algorithm)
+        added = signer.sign(signable, self._ak, self._sk, now=self._clock(), algorithm=self._algorithm,
+                            key_cache=self._keys)
         added_names = frozenset(name.lower() for name in added)
         final = without(headers, added_names) + tuple(added.items())
         return out._replace(headers=final)

@@ -1,0 +1,28 @@
+"""A bare forwarding app for the proxy tests: everything through one UpstreamClient, a GatewayError
+answered by the gateway's own error_response (no test keeps a second copy of that shape)."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.errors import GatewayError
+from gateway.pipeline.respond import error_response
+from gateway.proxy.client import UpstreamClient
+
+
+def forwarding_app(proxy: UpstreamClient, *, request_id: str, client_ip: str, project_id: str | None = None,
+                   buffer: bool = False, legacy_by_path: bool = True,
+                   client_max_size: int = 32 * 1024 * 1024) -> web.Application:
+    """`buffer`: read the body first (as an auth mode that signs it needs); `legacy_by_path`: v1/v2
+    paths get DDM's legacy error shape, as in the gateway (otherwise always the v3 shape)."""
+    async def handler(request: web.Request) -> web.StreamResponse:
+        legacy = legacy_by_path and request.raw_path.startswith(("/v1/", "/v2/"))
+        try:
+            body = await request.read() if buffer else None
+            return await proxy.forward(request, body=body, request_id=request_id, project_id=project_id,
+                                       client_ip=client_ip, legacy_errors=legacy)
+        except GatewayError as err:
+            return error_response(err, request_id, legacy=legacy)
+
+    app = web.Application(client_max_size=client_max_size)
+    app.router.add_route("*", "/{tail:.*}", handler)
+    return app
