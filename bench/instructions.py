@@ -49,7 +49,7 @@ async def fire(t: Target, count: int) -> None:
     await asyncio.gather(*(connection(k) for k in range(CONCURRENCY)))
 
 
-def dump(pid: int, out_dir: Path) -> int:
+def dump(pid: int, out_dir: Path, keep_as: Path | None = None) -> int:
     """Ask callgrind to dump (and reset) its counters; the dump's total instruction count."""
     before = set(out_dir.glob(f"callgrind.out.{pid}.*"))
     subprocess.run(["callgrind_control", "--dump", str(pid)], capture_output=True, timeout=600, check=False)
@@ -58,7 +58,11 @@ def dump(pid: int, out_dir: Path) -> int:
         new = set(out_dir.glob(f"callgrind.out.{pid}.*")) - before
         if new:
             time.sleep(0.5)   # let callgrind finish writing it
-            text = new.pop().read_text(errors="replace")
+            path = new.pop()
+            if keep_as is not None:
+                keep_as.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, keep_as)
+            text = path.read_text(errors="replace")
             return int(re.search(r"^summary:\s+(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
         time.sleep(0.2)
     raise SystemExit(f"callgrind did not dump for pid {pid}")
@@ -87,6 +91,8 @@ def start(key: str, servers: Servers, workdir: Path, upstream_url: str, store: s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="copy each scenario's measured dump here (for callgrind_annotate --inclusive=yes)")
     parser.add_argument("scenarios", nargs="*", default=["b", "c", "d", "e"], choices=["b", "c", "d", "e"])
     args = parser.parse_args()
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
@@ -101,7 +107,8 @@ def main() -> None:
                 asyncio.run(fire(t, WARMUP))
                 dump(pid, workdir)                       # resets the counters after warm-up
                 asyncio.run(fire(t, args.requests))
-                counts[key] = dump(pid, workdir) / args.requests
+                keep_as = args.keep / f"callgrind.{key}" if args.keep else None
+                counts[key] = dump(pid, workdir, keep_as) / args.requests
                 servers.procs.pop().terminate()
             base = f" ({counts['b'] / counts[key]:.3f} of (b)'s count)" if "b" in counts else ""
             print(f"{LABELS[key]:28s} {counts[key] / 1000:8.1f}k instructions/request{base}", flush=True)

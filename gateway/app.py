@@ -1,6 +1,7 @@
 """The app factory: components built at startup, owned by the app, closed at cleanup.
 
-The one middleware (request id + access log) is installed here; the DDM pipeline order lives in
+Every route handler is wrapped here in the request-id stage (request id + access log); the DDM
+pipeline order lives in
 pipeline/ddm.py.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .limits import create_store
 from .pipeline.auth_guard import FailedAuthGuard
 from .pipeline.ddm import handle_ddm
 from .observability.access import OBSERVABILITY, Observability
-from .pipeline.request_id import request_id_middleware
+from .pipeline.request_id import with_request_id
 from .proxy.client import UpstreamClient
 from .proxy.upstream_auth import NoUpstreamAuth, upstream_auth_from_config
 from .revocation import RevocationCache
@@ -32,9 +33,9 @@ Clock = Callable[[], float]
 def create_app(config: Any, *, upstream_url: str | None = None, clock: Clock = time.time,
                runtime: Runtime | None = None) -> web.Application:
     """The public app. `upstream_url` overrides config.upstream.url (the embedded simulator)."""
-    app = web.Application(middlewares=[request_id_middleware])
-    add_iam_routes(app)
-    app.router.add_route("*", "/{tail:.*}", handle_ddm)
+    app = web.Application()
+    add_iam_routes(app, wrap=with_request_id)
+    app.router.add_route("*", "/{tail:.*}", with_request_id(handle_ddm))
     app.cleanup_ctx.append(_services_context(config, upstream_url, clock, runtime))
     return app
 

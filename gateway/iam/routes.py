@@ -336,11 +336,12 @@ def _identity_or_404(services: Services, user_id: str) -> Identity:
     return identity
 
 
-def add_iam_routes(app: web.Application) -> None:
-    app.router.add_post("/v3/auth/tokens", create_token)
-    app.router.add_get("/v3/auth/tokens", validate_token)   # allow_head: HEAD validates too
-    app.router.add_delete("/v3/auth/tokens", revoke_token)
-    app.router.add_get("/v3/auth/projects", list_auth_projects)
-    app.router.add_get("/v3/projects", list_projects)
-    app.router.add_get("/v3/auth/domains", list_auth_domains)
-    app.router.add_post("/v3.0/OS-CREDENTIAL/securitytokens", create_security_token)
+def add_iam_routes(app: web.Application, *, wrap: Callable[[Handler], Handler]) -> None:
+    """The IAM routes, each handler wrapped by `wrap` (the app's request-id stage)."""
+    app.router.add_post("/v3/auth/tokens", wrap(create_token))
+    app.router.add_get("/v3/auth/tokens", wrap(validate_token))   # allow_head: HEAD validates too
+    app.router.add_delete("/v3/auth/tokens", wrap(revoke_token))
+    app.router.add_get("/v3/auth/projects", wrap(list_auth_projects))
+    app.router.add_get("/v3/projects", wrap(list_projects))
+    app.router.add_get("/v3/auth/domains", wrap(list_auth_domains))
+    app.router.add_post("/v3.0/OS-CREDENTIAL/securitytokens", wrap(create_security_token))

@@ -45,8 +45,7 @@ OBSERVABILITY = web.AppKey("observability", Observability)
 def log_access(request: web.Request, response: web.StreamResponse, notes: RequestNotes,
                started: float) -> None:
     """The request counters and one access-log line, once the response is final. Called by the
-    request-id middleware, the outermost one (one middleware instead of two: every layer costs
-    each request a coroutine and a frame on every resume)."""
+    request-id stage, which wraps every route handler (pipeline/request_id.py)."""
     obs = request.app.get(OBSERVABILITY)
     if obs is None:
         return

@@ -1,6 +1,6 @@
 """The DDM request pipeline, top to bottom:
 
-    request id (middleware) -> route -> authenticate -> rate-limit -> authorize -> proxy -> normalize
+    request id (handler wrapper) -> route -> authenticate -> rate-limit -> authorize -> proxy -> normalize
 
 Each stage is a function in its own module that either returns what the next stage needs or
 raises GatewayError; this handler is the only place that knows the order. What later stages or

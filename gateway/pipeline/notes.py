@@ -26,6 +26,6 @@ NOTES = web.RequestKey("notes", RequestNotes)
 
 def notes_of(request: web.Request) -> RequestNotes:
     notes = request.get(NOTES)
-    if notes is None:   # only when the request-id middleware is not installed (unit tests)
+    if notes is None:   # only when a handler runs without the request-id stage (unit tests)
         notes = request[NOTES] = RequestNotes(request_id="")
     return notes

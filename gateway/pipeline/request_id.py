@@ -3,10 +3,12 @@ response is counted and access-logged."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import re
 import time
+from typing import Awaitable, Callable
 
 from aiohttp import web
 
@@ -16,6 +18,7 @@ from .notes import NOTES, RequestNotes, notes_of
 from .respond import error_response
 
 log = logging.getLogger("ddm_gateway")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _WELL_FORMED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
@@ -36,29 +39,36 @@ def new_request_id() -> str:
     return "%032x" % random.getrandbits(128)
 
 
-@web.middleware
-async def request_id_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    """Starts the request's notes with its id, echoes it as X-Request-Id, answers stray errors in
-    the documented shape, and logs the final response."""
-    started = time.perf_counter()
-    rid = choose_request_id(request.headers.get("X-Request-Id"))
-    notes = request[NOTES] = RequestNotes(request_id=rid)
-    try:
-        response = await handler(request)
-    except GatewayError as err:
-        response = error_response(err, rid, legacy=False)
-    except web.HTTPException as exc:
-        if exc.status < 400:
+def with_request_id(handler: Handler) -> Handler:
+    """Wraps a route handler: starts the request's notes with its id, echoes it as X-Request-Id,
+    answers stray errors in the documented shape, and logs the final response.
+
+    A wrapper, not an aiohttp middleware: an app with any middleware makes aiohttp add its own
+    (`_fix_request_current_app`) and look the chain up for every request, two coroutine layers
+    that cost more than this whole stage. Every route, the DDM catch-all included, is wrapped
+    (gateway/app.py), so no request reaches a handler without it."""
+    @functools.wraps(handler)
+    async def handle(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        rid = choose_request_id(request.headers.get("X-Request-Id"))
+        notes = request[NOTES] = RequestNotes(request_id=rid)
+        try:
+            response = await handler(request)
+        except GatewayError as err:
+            response = error_response(err, rid, legacy=False)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            response = error_response(_from_http_exception(exc), rid, legacy=False)
+        except (asyncio.CancelledError, ConnectionResetError):
             raise
-        response = error_response(_from_http_exception(exc), rid, legacy=False)
-    except (asyncio.CancelledError, ConnectionResetError):
-        raise
-    except Exception:  # a bug must still answer in the documented shape, and be logged once
-        log.exception("unexpected error (request id %s)", rid)
-        response = error_response(GatewayError.of("internal"), rid, legacy=False)
-    response.headers["X-Request-Id"] = rid
-    log_access(request, response, notes, started)
-    return response
+        except Exception:  # a bug must still answer in the documented shape, and be logged once
+            log.exception("unexpected error (request id %s)", rid)
+            response = error_response(GatewayError.of("internal"), rid, legacy=False)
+        response.headers["X-Request-Id"] = rid
+        log_access(request, response, notes, started)
+        return response
+    return handle
 
 
 def _from_http_exception(exc: web.HTTPException) -> GatewayError:
