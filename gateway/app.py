@@ -1,8 +1,7 @@
 """The app factory: components built at startup, owned by the app, closed at cleanup.
 
 Every route handler is wrapped here in the request-id stage (request id + access log); the DDM
-pipeline order lives in
-pipeline/ddm.py.
+pipeline order lives in pipeline/ddm.py.
 """
 from __future__ import annotations
 
