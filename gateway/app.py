@@ -34,7 +34,7 @@ def create_app(config: Any, *, upstream_url: str | None = None, clock: Clock = t
     """The public app. `upstream_url` overrides config.upstream.url (the embedded simulator)."""
     app = web.Application()
     add_iam_routes(app, wrap=with_request_id)
-    app.router.add_route("*", "/{tail:.*}", with_request_id(handle_ddm))
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", with_request_id(handle_ddm))   # any path, newlines too
     app.cleanup_ctx.append(_services_context(config, upstream_url, clock, runtime))
     return app
 
