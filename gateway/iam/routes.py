@@ -20,13 +20,12 @@ from ..pipeline.authenticate import (authenticate, claims_from_token, lock_key_f
 from ..pipeline.body import read_limited_body
 from ..pipeline.client_ip import source_ip
 from ..pipeline.notes import notes_of
-from ..pipeline.request_id import request_id_of
+from ..pipeline.request_id import Handler, request_id_of
 from ..principal import AUTH_AKSK, Principal
 from ..services import SERVICES, Services
 from .token_body import domain_body, iso, project_body, token_body
 from .tokens import TokenError, TokenExpired
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 LOGIN_FAILED = IamError(401, "IAM.0001", "The username or password is wrong.")
 MAX_IAM_BODY = 64 * 1024
 
