@@ -184,6 +184,8 @@ BROKEN: list[tuple[str, Mutation, str]] = [
      "upstream.url: must be an http:// or https:// URL with a host"),
     ("bad store URL", _set("store.url", "memcached://x"),
      "store.url: must be a redis://, rediss:// or unix:// URL"),
+    ("store URL option the store would ignore", _set("store.url", "redis://127.0.0.1/0?socket_timeout=1"),
+     "store.url: unsupported URL parameter(s) socket_timeout (supported: db, password, username)"),
     ("bad on_failure", _set("store.on_failure", "maybe"),
      "store.on_failure: must be one of open, closed"),
     ("bad auth mode", _set("upstream.auth.mode", "kerberos"),

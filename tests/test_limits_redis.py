@@ -113,18 +113,13 @@ async def test_concurrent_calls_reload_the_script_once(store: RedisStore, raw: a
     assert (await client_commands(raw)).get("script|load") == 1
 
 
-def test_packed_batch_matches_redis_py_encoding() -> None:
+def test_encoded_commands_match_redis_py() -> None:
     from redis.asyncio.connection import Connection
 
-    from gateway.limits.pipelining import LuaScript, PendingCall, pack_evalshas
+    from gateway.limits.resp import encode_command
 
-    script = LuaScript.of("t", "return 1")
-    calls = [PendingCall.__new__(PendingCall) for _ in range(2)]
-    for call, key in zip(calls, ("ddmgw:rl:ü", "k2")):
-        call.script, call.keys, call.args = script, [key, "other"], ["2 - id:1 0 60 60000.0", 7]
-    expected = b"".join(b"".join(Connection().pack_command("EVALSHA", script.sha, 2, *c.keys, *c.args))
-                        for c in calls)
-    assert pack_evalshas(calls) == expected
+    words = ["EVALSHA", "0" * 40, 2, "ddmgw:rl:ü", "other", "2 - id:1 0 60 60000.0", 7, b"\x00\xff"]
+    assert encode_command(words) == b"".join(Connection().pack_command(*words))
 
 
 async def test_sequential_batches_reuse_one_held_connection(store: RedisStore, raw: aioredis.Redis) -> None:

@@ -10,6 +10,7 @@ import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..limits.redis_url import parse_redis_url
 from .model import (AdminConfig, AuthConfig, AuthzConfig, IpNetwork, LimitsConfig, ListenConfig,
                     LoggingConfig, ReloadConfig, StoreConfig, TlsConfig, TokensConfig)
 from .reader import Node
@@ -17,7 +18,6 @@ from .secrets import Sources, optional_path, path_list
 
 AK_PATTERN = r"[A-Za-z0-9]{1,64}"
 PORT_MAX = 65535
-STORE_SCHEMES = ("redis", "rediss", "unix")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 STDOUT_NAMES = ("stdout", "-")
 
@@ -86,8 +86,11 @@ def store_section(node: Node | None) -> StoreConfig | None:
     if node is None:
         return None
     url = node.string("url", "", required=True)
-    if url and not url_ok(url, STORE_SCHEMES):
-        node.problem("url", "must be a redis://, rediss:// or unix:// URL")
+    if url:
+        try:
+            parse_redis_url(url)
+        except ValueError as exc:
+            node.problem("url", str(exc))
     defaults = StoreConfig(url="")
     config = StoreConfig(
         url=url,

@@ -1,38 +1,44 @@
 """The shared store: every check is one EVALSHA of a Lua script, atomic on the Redis server.
 
-Calls made in the same loop tick travel in one pipeline (see `pipelining`), so throughput does
-not depend on how many connections are open.
+Calls made in the same loop tick travel in one write on one connection (`channel.py`), so
+throughput does not depend on how many connections are open.
 Time comes from the server (`TIME` inside the scripts), so replicas with skewed clocks agree on
-every window. Each call is bounded by `timeout_s`; any failure surfaces as `StoreUnavailable`,
-which `ResilientStore` turns into a fallback or a 503. Keys carry TTLs equal to their window or
-lock time, so idle users cost nothing.
+every window. The channel bounds every call by `timeout_s`; any failure surfaces as
+`StoreUnavailable`, which `ResilientStore` turns into a fallback or a 503. Keys carry TTLs equal
+to their window or lock time, so idle users cost nothing.
 """
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import itertools
 import os
+from dataclasses import dataclass
+from functools import partial
 from importlib import resources
-from typing import Any, Awaitable, Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-
-from .deadline import within_deadline
+from .channel import RedisChannel
 from .model import LimitDecision, LimitRule, RuleState, StoreUnavailable, whole_seconds
-from .pipelining import LuaScript, ScriptPipeline
+from .redis_url import parse_redis_url
+from .resp import RespError, Word, encode_command
 from .sliding_window import retry_after
 
-T = TypeVar("T")
 SCRIPTS = ("acquire", "record_failure", "lock_remaining", "revoke", "revoked_since")
 STATUS_ALLOWED, STATUS_REJECTED, STATUS_LOCKED = 1, 0, 2
-SOCKET_BACKSTOP_FACTOR = 4
 
 
-def load_script(name: str) -> str:
-    """The script `name`.lua after the shared clock prelude (Lua scripts cannot import)."""
-    return _lua("clock") + _lua(name)
+@dataclass(frozen=True)
+class LuaScript:
+    name: str
+    source: str
+    sha: str
+
+    @classmethod
+    def load(cls, name: str) -> "LuaScript":
+        """The script `name`.lua after the shared clock prelude (Lua scripts cannot import)."""
+        source = _lua("clock") + _lua(name)
+        return cls(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
 def _lua(name: str) -> str:
@@ -40,25 +46,19 @@ def _lua(name: str) -> str:
 
 
 class RedisStore:
-    # Every call is bounded here (pipelined batches and `_guard`), so ResilientStore adds no timer.
+    # Every call is bounded by the channel's per-batch deadline, so ResilientStore adds no timer.
     bounds_calls = True
 
     def __init__(self, url: str, *, timeout_s: float = 0.05, prefix: str = "ddmgw:",
-                 pool_size: int = 64, clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None) -> None:
         """`clock` is for tests only: it replaces the server's clock so windows can be exercised
-        exactly without sleeping. Production leaves it None and the scripts read `TIME`."""
-        self._timeout_s = timeout_s
+        exactly without sleeping. Production leaves it None and the scripts read `TIME`.
+        Raises ValueError for a URL it cannot honour (config validation reports it first)."""
         self._prefix = prefix
         self._clock = clock
-        # Socket timeouts are only a backstop: `within_deadline` bounds every call, and a socket
-        # timer as short as the deadline would blame Redis for this process's own busy loop.
-        backstop_s = timeout_s * SOCKET_BACKSTOP_FACTOR
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url, max_connections=pool_size, timeout=timeout_s, socket_timeout=backstop_s,
-            socket_connect_timeout=backstop_s, retry=Retry(NoBackoff(), 1))
-        self._client = aioredis.Redis(connection_pool=pool)
-        self._scripts = {name: LuaScript.of(name, load_script(name)) for name in SCRIPTS}
-        self._pipeline = ScriptPipeline(self._client, timeout_s=timeout_s)
+        self._channel = RedisChannel(parse_redis_url(url), timeout_s=timeout_s)
+        self._scripts = {name: LuaScript.load(name) for name in SCRIPTS}
+        self._loading: dict[str, asyncio.Future[Any]] = {}
         self._hit_ids = itertools.count()
         self._instance = os.urandom(6).hex()  # makes hit ids unique across replicas
 
@@ -70,8 +70,7 @@ class RedisStore:
                  "1" if lock_key is not None else "0"]
         for rule in rules:
             words += [str(rule.limit), repr(rule.window_s * 1000.0)]
-        args = [" ".join(words)]
-        reply = await self._run("acquire", keys, args)
+        reply = await self._run("acquire", keys, [" ".join(words)])
         return decision_from_reply(rules, reply)
 
     async def record_failure(self, key: str, *, threshold: int = 5, lock_s: float = 300.0) -> bool:
@@ -84,7 +83,7 @@ class RedisStore:
         return float(reply) / 1000.0
 
     async def clear_failures(self, key: str) -> None:
-        await self._guard(self._client.delete(self._key("lock", key), self._key("fail", key)))
+        await self._call(["DEL", self._key("lock", key), self._key("fail", key)])
 
     async def revoke(self, token_id: str, ttl_s: float) -> None:
         await self._run("revoke", self._revocation_keys(), [self._now_arg(), token_id, repr(ttl_s * 1000.0)])
@@ -94,11 +93,10 @@ class RedisStore:
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids], float(seq)
 
     async def ping(self) -> bool:
-        return bool(await self._guard(self._client.ping()))
+        return await self._call(["PING"]) == b"PONG"
 
     async def close(self) -> None:
-        await self._pipeline.close()
-        await self._client.aclose()
+        await self._channel.close()
 
     def _key(self, kind: str, key: str) -> str:
         return f"{self._prefix}{kind}:{key}"
@@ -109,17 +107,38 @@ class RedisStore:
     def _now_arg(self) -> str:
         return "" if self._clock is None else repr(self._clock() * 1000.0)
 
-    async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
-        """No deadline of its own: the pipeline bounds every batch by `timeout_s` and settles
-        each waiting call either way, which spares one timer per call on the hot path."""
-        return await self._pipeline.submit(self._scripts[script], keys, args)
+    async def _run(self, name: str, keys: list[str], args: list[Word]) -> Any:
+        """EVALSHA; after a Redis restart or SCRIPT FLUSH (NOSCRIPT) the script is loaded once,
+        queued ahead of the retried call on the same connection, so the retry finds it."""
+        script = self._scripts[name]
+        command = encode_command(["EVALSHA", script.sha, len(keys), *keys, *args])
+        reply = await self._channel.call(command)
+        if type(reply) is RespError and reply.kind == "NOSCRIPT":
+            self._load(script)
+            reply = await self._channel.call(command)
+        return _value(reply)
 
-    async def _guard(self, call: Awaitable[T]) -> T:
-        """Bound the call and speak only `StoreUnavailable` to callers, whatever went wrong."""
-        try:
-            return await within_deadline(call, self._timeout_s)
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise StoreUnavailable(f"redis: {type(exc).__name__}") from exc
+    def _load(self, script: LuaScript) -> None:
+        """One SCRIPT LOAD however many calls saw NOSCRIPT in the same batch."""
+        if script.name not in self._loading:
+            loading = self._channel.call(encode_command(["SCRIPT", "LOAD", script.source]))
+            self._loading[script.name] = loading
+            loading.add_done_callback(partial(self._loaded, script.name))
+
+    def _loaded(self, name: str, done: asyncio.Future[Any]) -> None:
+        del self._loading[name]
+        if not done.cancelled():
+            done.exception()   # retrieved: a failed load shows up as NOSCRIPT on the retry
+
+    async def _call(self, words: list[Word]) -> Any:
+        return _value(await self._channel.call(encode_command(words)))
+
+
+def _value(reply: Any) -> Any:
+    """Error replies speak `StoreUnavailable` to callers, like every other failure."""
+    if type(reply) is RespError:
+        raise StoreUnavailable(f"redis: {reply.kind}")
+    return reply
 
 
 def decision_from_reply(rules: Sequence[LimitRule], reply: bytes | str) -> LimitDecision:

@@ -6,8 +6,8 @@ ones divided by the replica count, so N replicas together stay near the shared b
 on a dead Redis for longer than one deadline, and only while the breaker is still closed.
 
 The 50 ms deadline itself is the primary's (`RedisStore(timeout_s=0.05)` bounds each pipelined
-batch from the moment it is sent, and `deadline.within_deadline` grants more time when the
-process itself was busy), so time a call spends behind a busy event loop is not blamed on Redis.
+batch from the moment it is sent, and grants more time when the process itself was busy:
+`deadline.py`), so time a call spends behind a busy event loop is not blamed on Redis.
 `timeout_s` here is only a backstop for primaries that do not bound themselves (a primary
 declaring `bounds_calls = True` gets none: one deadline per batch, not a second timer per call).
 

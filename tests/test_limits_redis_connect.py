@@ -1,0 +1,136 @@
+"""Every `store.url` form the config accepts reaches a real redis-server: a password (and an ACL
+user), a database number, a unix socket and TLS. And every form it cannot honour is refused when
+the URL is read, with a message that says why."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import redis
+
+from gateway.limits import LimitRule, RedisStore, StoreUnavailable
+from gateway.limits.redis_url import parse_redis_url
+
+from .conftest import free_port, wait_for_port
+from .test_tls import self_signed
+
+PASSWORD = "s3cret/with:odd@chars"
+QUOTED = "s3cret%2Fwith%3Aodd%40chars"
+RULE = [LimitRule("user", "connect", 5)]
+
+
+@pytest.fixture(scope="module")
+def guarded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """One redis-server with a password, a unix socket, a plain port and a TLS port."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    workdir = tmp_path_factory.mktemp("redis-guarded")
+    cert, key = self_signed(workdir)
+    port, tls_port, socket_path = free_port(), free_port(), workdir / "redis.sock"
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir), "--requirepass", PASSWORD, "--unixsocket", str(socket_path),
+         "--unixsocketperm", "700", "--tls-port", str(tls_port), "--tls-cert-file", str(cert),
+         "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        wait_for_port(tls_port)
+        deadline = time.monotonic() + 10
+        while not socket_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        yield {"port": port, "tls_port": tls_port, "socket": socket_path, "ca": cert}
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def keys_in_db(server: dict[str, object], db: int) -> list[bytes]:
+    client = redis.Redis(port=server["port"], password=PASSWORD, db=db)
+    try:
+        return client.keys("ddmgw:*")
+    finally:
+        client.close()
+
+
+async def acquire_once(url: str) -> bool:
+    store = RedisStore(url, timeout_s=2.0)
+    try:
+        return (await store.acquire(RULE)).allowed
+    finally:
+        await store.close()
+
+
+async def test_password_and_database_number(guarded_redis) -> None:
+    assert await acquire_once(f"redis://:{QUOTED}@127.0.0.1:{guarded_redis['port']}/3")
+    assert keys_in_db(guarded_redis, 3) and not keys_in_db(guarded_redis, 0)
+
+
+async def test_acl_user_and_password(guarded_redis) -> None:
+    assert await acquire_once(f"redis://default:{QUOTED}@127.0.0.1:{guarded_redis['port']}/0")
+
+
+async def test_a_wrong_password_is_unavailable_not_a_hang(guarded_redis) -> None:
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        await acquire_once(f"redis://:wrong@127.0.0.1:{guarded_redis['port']}/0")
+    with pytest.raises(StoreUnavailable):
+        await acquire_once(f"redis://127.0.0.1:{guarded_redis['port']}/0")   # no password at all
+    assert time.monotonic() - started < 1.0
+
+
+async def test_unix_socket(guarded_redis) -> None:
+    assert await acquire_once(f"unix://{guarded_redis['socket']}?db=2&password={QUOTED}")
+    assert keys_in_db(guarded_redis, 2)
+
+
+async def test_tls_with_the_servers_ca(guarded_redis) -> None:
+    url = f"rediss://:{QUOTED}@127.0.0.1:{guarded_redis['tls_port']}/4?ssl_ca_certs={guarded_redis['ca']}"
+    assert await acquire_once(url)
+    assert keys_in_db(guarded_redis, 4)
+
+
+async def test_tls_refuses_an_unknown_certificate_unless_told_not_to_verify(guarded_redis) -> None:
+    url = f"rediss://:{QUOTED}@127.0.0.1:{guarded_redis['tls_port']}/0"
+    with pytest.raises(StoreUnavailable):
+        await acquire_once(url)
+    assert await acquire_once(url + "?ssl_cert_reqs=none")
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("http://127.0.0.1:6379", "redis://, rediss:// or unix://"),
+    ("redis://127.0.0.1:6379/0?socket_timeout=5", "unsupported URL parameter(s) socket_timeout"),
+    ("redis://127.0.0.1:6379/0?ssl_ca_certs=x.pem", "unsupported URL parameter(s) ssl_ca_certs"),
+    ("redis://127.0.0.1:6379/zero", "database must be a number"),
+    ("redis://127.0.0.1:99999/0", "out of range"),
+    ("redis:///0", "needs a host"),
+    ("unix://", "socket's path"),
+    ("rediss://127.0.0.1/0?ssl_cert_reqs=maybe", "ssl_cert_reqs must be one of"),
+    ("rediss://127.0.0.1/0?ssl_ca_certs=/nonexistent.pem", "cannot set up TLS"),
+    ("rediss://127.0.0.1/0?ssl_check_hostname=perhaps", "ssl_check_hostname must be true or false"),
+])
+def test_urls_it_cannot_honour_are_refused(url: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        parse_redis_url(url)
+
+
+def test_the_password_stays_out_of_reprs() -> None:
+    address = parse_redis_url(f"redis://:{QUOTED}@10.0.0.1:6380/1")
+    assert (address.host, address.port, address.db, address.password) == ("10.0.0.1", 6380, 1, PASSWORD)
+    assert PASSWORD not in repr(address) and "s3cret" not in repr(address)
+
+
+def test_handshake_authenticates_before_selecting() -> None:
+    assert parse_redis_url("redis://u:p@h/2").handshake() == [["AUTH", "u", "p"], ["SELECT", 2]]
+    assert parse_redis_url("redis://h").handshake() == []
+
+
+def test_tls_verifies_certificate_and_name_by_default(tmp_path: Path) -> None:
+    import ssl
+    context = parse_redis_url("rediss://redis.internal:6380/0").tls
+    assert context is not None and context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
