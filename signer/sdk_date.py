@@ -34,3 +34,17 @@ def parse_sdk_date(text: str) -> datetime | None:
                         int(text[11:13]), int(text[13:15]), tzinfo=timezone.utc)
     except ValueError:
         return None
+
+
+@lru_cache(maxsize=256)
+def sdk_date_epoch(text: str) -> float | None:
+    """`parse_sdk_date` as epoch seconds: the skew check is one subtraction of floats."""
+    moment = parse_sdk_date(text)
+    return None if moment is None else moment.timestamp()
+
+
+def as_datetime(moment: datetime | float) -> datetime:
+    """An aware UTC datetime from either form of "now" the verifier accepts."""
+    if isinstance(moment, datetime):
+        return as_utc(moment)
+    return datetime.fromtimestamp(moment, tz=timezone.utc)

@@ -1,6 +1,7 @@
 """Signing a request the way huaweicloudsdkcore does (used by the gateway to re-sign to DDM)."""
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from signer.algorithms import (
@@ -19,11 +20,16 @@ _NEVER_SIGNED = frozenset({"authorization"})  # it carries the signature itself
 def compute_signature(spec: AlgorithmSpec, ak: str, sk: str, scope: str | None, to_sign: str,
                       key_cache: DerivedKeyCache | None = None) -> str:
     """Hex signature of the string to sign; the one place that turns an SK into a signature.
-    `key_cache` keeps ECDSA/SM2 signing keys derived from (AK, SK) between calls."""
+    `key_cache` keeps ECDSA/SM2 signing keys derived from (AK, SK), and keyed HMAC-SHA256
+    states, between calls."""
     if spec.kind in ("ecdsa", "sm2"):
         kind = f"{spec.kind}-signing"
         key = key_cache.get(ak, sk, kind) if key_cache is not None else derive(ak, sk, kind)
         return ecdsa_sign_hex(key, to_sign) if spec.kind == "ecdsa" else sm2_sign_hex(*key, to_sign)
+    if spec.kind == "hmac" and key_cache is not None and spec.hash_factory is hashlib.sha256:
+        mac = key_cache.hmac_sha256(sk).copy()
+        mac.update(to_sign.encode("utf-8"))
+        return mac.hexdigest()
     key = v11_signing_key(ak, sk, scope or "") if spec.kind == "v11" else sk.encode("utf-8")
     return hmac_hex(spec, key, to_sign)
 

@@ -16,7 +16,7 @@ from signer.canonical import (
 from signer.derived_keys import DerivedKeyCache, derive
 from signer.errors import PathError, SignatureError
 from signer.request import SignableRequest
-from signer.sdk_date import as_utc, format_sdk_date, parse_sdk_date
+from signer.sdk_date import as_datetime, format_sdk_date, sdk_date_epoch
 from signer.signing import compute_signature
 
 ALWAYS_SIGNED = ("host", "x-sdk-date")
@@ -36,13 +36,14 @@ def _check_signed_headers(req: SignableRequest, auth: Authorization) -> None:
             raise SignatureError(f"{_FAIL}, signed header {name} is missing")
 
 
-def _check_date(sdk_date: str, now: datetime, max_skew_s: float) -> None:
-    signed_at = parse_sdk_date(sdk_date)
+def _check_date(sdk_date: str, now: datetime | float, max_skew_s: float) -> None:
+    signed_at = sdk_date_epoch(sdk_date)
     if signed_at is None:
         raise SignatureError(f"{_FAIL}, x-sdk-date must be YYYYMMDDTHHMMSSZ")
-    if abs((as_utc(now) - signed_at).total_seconds()) > max_skew_s:
+    now_s = as_datetime(now).timestamp() if isinstance(now, datetime) else now
+    if abs(now_s - signed_at) > max_skew_s:
         raise SignatureError("calc aksk signature fail:signature expired, "
-                             f"signature time:{sdk_date},server time:{format_sdk_date(now)}")
+                             f"signature time:{sdk_date},server time:{format_sdk_date(as_datetime(now))}")
 
 
 def _check_scope(auth: Authorization, sdk_date: str, expected_region: str | None,
@@ -76,7 +77,7 @@ def _check_payload(req: SignableRequest, spec: AlgorithmSpec) -> None:
 def _signature_matches(spec: AlgorithmSpec, auth: Authorization, sk: str, to_sign: str,
                        key_cache: DerivedKeyCache | None) -> bool:
     if spec.kind not in ("ecdsa", "sm2"):
-        expected = compute_signature(spec, auth.access_key, sk, auth.scope, to_sign)
+        expected = compute_signature(spec, auth.access_key, sk, auth.scope, to_sign, key_cache)
         return hmac.compare_digest(expected, auth.signature)
     if key_cache is not None:
         public_key = key_cache.public_key(auth.access_key, sk, spec.kind)
@@ -94,12 +95,13 @@ def _canonical(req: SignableRequest, auth: Authorization, spec: AlgorithmSpec) -
         raise SignatureError(f"{_FAIL}, {error}") from None
 
 
-def verify(req: SignableRequest, auth: Authorization, sk: str, *, now: datetime, max_skew_s: float = 900,
+def verify(req: SignableRequest, auth: Authorization, sk: str, *, now: datetime | float, max_skew_s: float = 900,
            expected_region: str | None = None, expected_service: str | None = None,
            key_cache: DerivedKeyCache | None = None) -> None:
     """Raise SignatureError(reason) unless `auth` is a valid, fresh signature of `req` by `sk`.
 
-    `now` is injected (never read here). `expected_region`/`expected_service` constrain a V11
+    `now` is injected (never read here): an aware datetime, or epoch seconds (the gateway's
+    clock, with no datetime built per request). `expected_region`/`expected_service` constrain a V11
     credential scope; `key_cache` (optional) saves the ECDSA/SM2 key derivation per (AK, SK).
     """
     spec = SPECS.get(auth.algorithm)

@@ -108,6 +108,15 @@ def test_skew_window_is_inclusive_and_reason_names_both_times() -> None:
     reason_of(req, now=NOW + timedelta(seconds=101), max_skew_s=100)
 
 
+def test_now_as_epoch_seconds_decides_and_reports_like_a_datetime() -> None:
+    req = signed(a_request())
+    epoch = NOW.timestamp()
+    check(req, now=epoch + 900.0)                      # type: ignore[arg-type]
+    check(req, now=epoch - 900.0)                      # type: ignore[arg-type]
+    assert reason_of(req, now=epoch + 900.5) == reason_of(req, now=NOW + timedelta(seconds=900.5))  # type: ignore[arg-type]
+    assert "server time:20260314T152427Z" in reason_of(req, now=epoch + 901)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("bad_date", ["2026-03-14T15:09:26Z", "20261314T150926Z", "20260314T250926Z",
                                       "20260314T150926", "20260314t150926z", ""])
 def test_malformed_sdk_date_rejected(bad_date: str) -> None:
@@ -199,6 +208,16 @@ def test_key_cache_is_bounded() -> None:
     cache.public_key("C", "3")
     assert len(cache._keys) == 2
     assert cache.public_key("A", "1").public_numbers() == first.public_numbers()
+
+
+def test_cached_hmac_states_sign_exactly_like_the_one_shot_hmac() -> None:
+    from signer.algorithms import SPECS
+    from signer.signing import compute_signature
+
+    cache, spec = DerivedKeyCache(max_entries=2), SPECS["SDK-HMAC-SHA256"]
+    for sk, message in [("1", "a"), ("2", "b"), ("3", "c"), ("1", "a\nü"), ("1", "a")]:
+        assert compute_signature(spec, AK, sk, None, message, cache) == compute_signature(spec, AK, sk, None, message)
+    assert len(cache._hmacs) == 2   # bounded like the derived keys
 
 
 def test_malformed_ecdsa_signature_is_a_signature_error() -> None:

@@ -5,8 +5,6 @@ Produces one immutable Principal. Nothing here decides what the caller may do; f
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from aiohttp import web
 
 from signer import SignableRequest, SignatureError, parse_authorization, verify
@@ -118,9 +116,8 @@ def _from_signature(request: web.Request, services: Services, header: str, body:
         method=request.method, raw_path=request.raw_path.split("?", 1)[0],
         raw_query=request.rel_url.raw_query_string,
         headers=_single_valued_headers(request, auth.signed_headers), body=body)
-    now = datetime.fromtimestamp(services.clock(), tz=timezone.utc)
     try:
-        verify(signable, auth, secret, now=now, max_skew_s=runtime.config.auth.max_clock_skew_s,
+        verify(signable, auth, secret, now=services.clock(), max_skew_s=runtime.config.auth.max_clock_skew_s,
                expected_region=runtime.config.region, key_cache=services.key_cache)
     except SignatureError as err:
         raise _BadSignature(auth.access_key, err.reason) from None
