@@ -6,6 +6,8 @@ import time
 from typing import AsyncIterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 import redis.asyncio as aioredis
 
 from gateway.limits import LimitRule, RedisStore
@@ -113,13 +115,30 @@ async def test_concurrent_calls_reload_the_script_once(store: RedisStore, raw: a
     assert (await client_commands(raw)).get("script|load") == 1
 
 
-def test_encoded_commands_match_redis_py() -> None:
+@pytest.mark.parametrize("words", [
+    ["EVALSHA", "0" * 40, 2, "ddmgw:rl:user:d:u", "other", "2 - id:1 0 60 60000.0"],   # ASCII: one encode
+    ["EVALSHA", "0" * 40, 2, "ddmgw:rl:ü", "other", 7, b"\x00\xff"],                   # word by word
+])
+def test_encoded_commands_match_redis_py(words: list) -> None:
     from redis.asyncio.connection import Connection
 
+    from gateway.limits.redis_store import LuaScript
     from gateway.limits.resp import encode_command
 
-    words = ["EVALSHA", "0" * 40, 2, "ddmgw:rl:ü", "other", "2 - id:1 0 60 60000.0", 7, b"\x00\xff"]
-    assert encode_command(words) == b"".join(Connection().pack_command(*words))
+    expected = b"".join(Connection().pack_command(*words))
+    assert encode_command(words) == expected
+    script = LuaScript("t", "return 1", "0" * 40)
+    assert script.evalsha(words[3:5], words[5:]) == expected
+
+
+@given(st.lists(st.one_of(st.text(), st.binary(), st.integers()), min_size=1, max_size=8))
+def test_every_command_parses_back_to_its_words(words: list) -> None:
+    from gateway.limits.resp import encode_command, parse_reply
+
+    encoded = encode_command(words)
+    expected = [w if isinstance(w, bytes) else str(w).encode() for w in words]
+    assert parse_reply(encoded) == (expected, len(encoded))
+    assert all(parse_reply(encoded[:cut]) is None for cut in range(len(encoded)))
 
 
 async def test_sequential_batches_reuse_one_held_connection(store: RedisStore, raw: aioredis.Redis) -> None:
@@ -128,3 +147,23 @@ async def test_sequential_batches_reuse_one_held_connection(store: RedisStore, r
     for index in range(5):
         assert (await store.acquire([LimitRule("user", f"reuse-{index}", 100)])).allowed
     assert int((await raw.info("stats"))["total_connections_received"]) == before
+
+
+@pytest.mark.parametrize("raw, value", [
+    (b"+OK\r\n", b"OK"), (b":-42\r\n", -42), (b"$-1\r\n", None), (b"*-1\r\n", None), (b"$0\r\n\r\n", b""),
+    (b"*2\r\n:7\r\n*2\r\n$1\r\na\r\n$-1\r\n", [7, [b"a", None]]),
+])
+def test_replies_of_every_type_parse(raw: bytes, value: object) -> None:
+    from gateway.limits.resp import parse_reply
+
+    assert parse_reply(raw + b"+next\r\n") == (value, len(raw))
+
+
+def test_error_replies_are_values_and_garbage_is_a_protocol_error() -> None:
+    from gateway.limits.resp import ProtocolError, RespError, parse_reply
+
+    error, _ = parse_reply(b"-NOSCRIPT No matching script.\r\n")
+    assert isinstance(error, RespError) and error.kind == "NOSCRIPT"
+    for garbage in (b"?x\r\n", b"$x\r\nab\r\n", b"*two\r\n"):
+        with pytest.raises(ProtocolError):
+            parse_reply(garbage)

@@ -14,14 +14,14 @@ import hashlib
 import itertools
 import os
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from importlib import resources
 from typing import Any, Callable, Sequence
 
 from .channel import RedisChannel
 from .model import LimitDecision, LimitRule, RuleState, StoreUnavailable, whole_seconds
 from .redis_url import parse_redis_url
-from .resp import RespError, Word, encode_command
+from .resp import RespError, Word, encode_bulk_strings, encode_command
 from .sliding_window import retry_after
 
 SCRIPTS = ("acquire", "record_failure", "lock_remaining", "revoke", "revoked_since")
@@ -39,6 +39,15 @@ class LuaScript:
         """The script `name`.lua after the shared clock prelude (Lua scripts cannot import)."""
         source = _lua("clock") + _lua(name)
         return cls(name, source, hashlib.sha1(source.encode()).hexdigest())
+
+    def evalsha(self, keys: list[str], args: list[Word]) -> bytes:
+        """`EVALSHA sha numkeys key... arg...`, encoded; the head is the same for every call."""
+        return _evalsha_head(self.sha, len(keys), len(args)) + encode_bulk_strings([*keys, *args])
+
+
+@lru_cache(maxsize=64)
+def _evalsha_head(sha: str, keys: int, args: int) -> bytes:
+    return b"*%d\r\n" % (3 + keys + args) + encode_bulk_strings(["EVALSHA", sha, keys])
 
 
 def _lua(name: str) -> str:
@@ -111,7 +120,7 @@ class RedisStore:
         """EVALSHA; after a Redis restart or SCRIPT FLUSH (NOSCRIPT) the script is loaded once,
         queued ahead of the retried call on the same connection, so the retry finds it."""
         script = self._scripts[name]
-        command = encode_command(["EVALSHA", script.sha, len(keys), *keys, *args])
+        command = script.evalsha(keys, args)
         reply = await self._channel.call(command)
         if type(reply) is RespError and reply.kind == "NOSCRIPT":
             self._load(script)
@@ -142,16 +151,19 @@ def _value(reply: Any) -> Any:
 
 
 def decision_from_reply(rules: Sequence[LimitRule], reply: bytes | str) -> LimitDecision:
-    """Turn the script's reply into the same decision the memory store returns."""
-    fields = (reply.decode() if isinstance(reply, bytes) else reply).split()
-    status, rejected_index = int(fields[0]), int(fields[1])
-    lock_s, retry_s = float(fields[2]) / 1000.0, float(fields[3]) / 1000.0
-    states = tuple(
-        RuleState(rule.name, rule.limit, max(0, rule.limit - int(fields[4 + 2 * i])),
-                  max(0.0, float(fields[5 + 2 * i]) / 1000.0))
-        for i, rule in enumerate(rules))
+    """Turn the script's reply into the same decision the memory store returns.
+    (int() and float() read bytes as well as str: nothing is decoded first.)"""
+    fields = reply.split()
+    states = []
+    for position, rule in enumerate(rules, start=2):
+        used, reset_s = int(fields[2 * position]), float(fields[2 * position + 1]) / 1000.0
+        states.append(RuleState(rule.name, rule.limit, rule.limit - used if used < rule.limit else 0,
+                                reset_s if reset_s > 0.0 else 0.0))
+    status = int(fields[0])
     if status == STATUS_LOCKED:
-        return LimitDecision(False, None, True, lock_s, states, whole_seconds(lock_s))
+        lock_s = float(fields[2]) / 1000.0
+        return LimitDecision(False, None, True, lock_s, tuple(states), whole_seconds(lock_s))
     if status == STATUS_REJECTED:
-        return LimitDecision(False, rules[rejected_index - 1].name, False, 0.0, states, retry_after(retry_s))
-    return LimitDecision(True, None, False, 0.0, states, 0)
+        return LimitDecision(False, rules[int(fields[1]) - 1].name, False, 0.0, tuple(states),
+                             retry_after(float(fields[3]) / 1000.0))
+    return LimitDecision(True, None, False, 0.0, tuple(states), 0)

@@ -26,7 +26,23 @@ class ProtocolError(ValueError):
 
 def encode_command(words: Sequence[Word]) -> bytes:
     """One command as a RESP array of bulk strings (what every Redis client sends)."""
-    parts = [b"*%d\r\n" % len(words)]
+    return b"*%d\r\n" % len(words) + encode_bulk_strings(words)
+
+
+def encode_bulk_strings(words: Sequence[Word]) -> bytes:
+    """Each word as a bulk string. ASCII text (every key and argument the store sends) is
+    formatted as one str and encoded once; anything else is encoded word by word."""
+    parts = []
+    for word in words:
+        text = word if type(word) is str else None if isinstance(word, bytes) else str(word)
+        if text is None or not text.isascii():
+            return _bulk_bytes(words)
+        parts.append(f"${len(text)}\r\n{text}\r\n")
+    return "".join(parts).encode("ascii")
+
+
+def _bulk_bytes(words: Sequence[Word]) -> bytes:
+    parts = []
     for word in words:
         data = word if isinstance(word, bytes) else str(word).encode()
         parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
