@@ -72,13 +72,19 @@ class SlidingWindowLimiter:
 
     def acquire(self, rules: Sequence[LimitRule], now: float) -> LimitDecision:
         evict_expired(self._logs, now, HitLog.is_idle)
-        logs = [self._pruned(rule, now) for rule in rules]
-        for rule, log in zip(rules, logs):
+        logs = []
+        for rule in rules:   # check every rule first: a refused request records nothing
+            log = self._pruned(rule, now)
             if (len(log.hits) if log else 0) >= rule.limit:
-                states = tuple(rule_state(r, lg, now) for r, lg in zip(rules, logs))
-                return LimitDecision(False, rule.name, False, 0.0, states,
-                                     retry_after(slot_frees_in(rule, log, now)))
-        return LimitDecision(True, None, False, 0.0, tuple([self._record(rule, now) for rule in rules]), 0)
+                return self._refused(rules, rule, now)
+            logs.append(log)
+        return LimitDecision(True, None, False, 0.0,
+                             tuple([self._record(rule, log, now) for rule, log in zip(rules, logs)]), 0)
+
+    def _refused(self, rules: Sequence[LimitRule], refusing: LimitRule, now: float) -> LimitDecision:
+        states = tuple(rule_state(rule, self._pruned(rule, now), now) for rule in rules)
+        return LimitDecision(False, refusing.name, False, 0.0, states,
+                             retry_after(slot_frees_in(refusing, self._logs.get(refusing.key), now)))
 
     def _pruned(self, rule: LimitRule, now: float) -> HitLog | None:
         log = self._logs.get(rule.key)
@@ -86,15 +92,13 @@ class SlidingWindowLimiter:
             log.prune(now)
         return log
 
-    def _record(self, rule: LimitRule, now: float) -> RuleState:
-        """Called only once every rule passed, so `rule.limit` >= 1 here."""
-        logs = self._logs
-        log = logs.get(rule.key)
+    def _record(self, rule: LimitRule, log: HitLog | None, now: float) -> RuleState:
+        """Called only once every rule passed, so `rule.limit` >= 1 here; `log` is the rule's
+        (already pruned) log, None for a key that had none (setdefault: two rules may share it)."""
         if log is None:
-            log = logs[rule.key] = HitLog(rule.window_s)   # new keys go to the end already
-        else:
-            log.window_s = rule.window_s
-            logs.move_to_end(rule.key)
+            log = self._logs.setdefault(rule.key, HitLog(rule.window_s))
+        log.window_s = rule.window_s
+        self._logs.move_to_end(rule.key)
         hits = log.hits
         hits.append(now)
         while len(hits) > rule.limit:
