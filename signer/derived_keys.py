@@ -45,8 +45,9 @@ class DerivedKeyCache:
     """Bounded LRU of keys derived from (AK, SK), owned by whoever verifies or signs.
 
     Caching roughly halves ECDSA verification cost (and SM2's, whose derivation costs more than
-    its verification). Entries are keyed by a SHA-256 of kind, AK and SK, so the cache's keys hold
-    no secret in clear.
+    its verification). Derived keys are keyed by a SHA-256 of kind, AK and SK, so those keys hold
+    no secret in clear; keyed HMAC states (`hmac_sha256`) are keyed by the SK they hold anyway.
+    Each kind keeps at most `max_entries`.
     """
 
     def __init__(self, max_entries: int = 1024) -> None:

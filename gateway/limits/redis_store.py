@@ -155,8 +155,8 @@ def decision_from_reply(rules: Sequence[LimitRule], reply: bytes | str) -> Limit
     (int() and float() read bytes as well as str: nothing is decoded first.)"""
     fields = reply.split()
     states = []
-    for position, rule in enumerate(rules, start=2):
-        used, reset_s = int(fields[2 * position]), float(fields[2 * position + 1]) / 1000.0
+    for index, rule in enumerate(rules):   # fields 4, 5 are the first rule's count and reset
+        used, reset_s = int(fields[4 + 2 * index]), float(fields[5 + 2 * index]) / 1000.0
         states.append(RuleState(rule.name, rule.limit, rule.limit - used if used < rule.limit else 0,
                                 reset_s if reset_s > 0.0 else 0.0))
     status = int(fields[0])
