@@ -1,5 +1,9 @@
 """One pipelined Redis connection: commands made in the same loop tick leave in one write.
 
+An idle connection (no reply outstanding) writes a command at once instead: waiting for the end
+of the tick would only add the rest of the tick to the request's latency, with nothing to batch
+it with (at half load, p50 2.3 -> 1.0 ms in one A/B run; closed-loop CPU within noise).
+
 Replies come back in order, so each command is a future at the back of a queue and each parsed
 reply settles the one at the front: no task, no reader coroutine, no timer per call. This is
 what makes a shared-store check cheap (half the CPU of redis-py's connection stack per call).
@@ -71,11 +75,16 @@ class _Connection(asyncio.Protocol):
         self._opening = self._loop.create_task(self._open(address))
 
     def send(self, command: bytes) -> asyncio.Future[Any]:
+        """An idle connection writes at once; while replies are outstanding, commands gather
+        and leave together at the end of the loop tick (one write for a burst of requests)."""
         reply = self._loop.create_future()
-        if not self._outgoing:
-            self._loop.call_soon(self._flush)
-        self._outgoing.append(command)
+        idle = not self._waiting and self._transport is not None
         self._waiting.append(reply)
+        self._outgoing.append(command)
+        if idle:
+            self._flush()
+        elif len(self._outgoing) == 1:
+            self._loop.call_soon(self._flush)
         return reply
 
     def fail(self, error: StoreUnavailable) -> None:
@@ -146,7 +155,7 @@ class _Connection(asyncio.Protocol):
 
     # internals
     def _flush(self) -> None:
-        if self.closed:
+        if self.closed or not self._outgoing:   # an idle write already took them
             return
         data, self._outgoing = b"".join(self._outgoing), []
         sent = len(self._waiting) + self._received
