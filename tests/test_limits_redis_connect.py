@@ -59,7 +59,7 @@ def keys_in_db(server: dict[str, object], db: int) -> list[bytes]:
 
 
 async def acquire_once(url: str) -> bool:
-    store = RedisStore(url, timeout_s=2.0)
+    store = RedisStore(url, timeout_s=30.0)   # a hang would show as TimeoutError, not as a pass
     try:
         return (await store.acquire(RULE)).allowed
     finally:
@@ -76,12 +76,11 @@ async def test_acl_user_and_password(guarded_redis) -> None:
 
 
 async def test_a_wrong_password_is_unavailable_not_a_hang(guarded_redis) -> None:
-    started = time.monotonic()
-    with pytest.raises(StoreUnavailable):
+    # Redis's own refusal, not the deadline's TimeoutError
+    with pytest.raises(StoreUnavailable, match="WRONGPASS|NOAUTH"):
         await acquire_once(f"redis://:wrong@127.0.0.1:{guarded_redis['port']}/0")
-    with pytest.raises(StoreUnavailable):
+    with pytest.raises(StoreUnavailable, match="NOAUTH"):
         await acquire_once(f"redis://127.0.0.1:{guarded_redis['port']}/0")   # no password at all
-    assert time.monotonic() - started < 1.0
 
 
 async def test_unix_socket(guarded_redis) -> None:

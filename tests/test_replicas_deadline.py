@@ -93,12 +93,13 @@ async def test_a_loop_that_overslept_the_deadline_still_gets_the_reply(prompt) -
 
 async def test_a_silent_peer_on_an_idle_loop_costs_one_deadline(silent) -> None:
     address, events = silent
-    channel = RedisChannel(address, timeout_s=0.2)
+    channel = RedisChannel(address, timeout_s=1.0)
     started = time.perf_counter()
     with pytest.raises(StoreUnavailable, match="TimeoutError"):
         await channel.call(PING)
-    # One deadline is 0.2 s; a second (grace) round would make it 0.4 s.
-    assert 0.2 <= time.perf_counter() - started < 0.39
+    # One deadline is 1 s; a grace round (granted only to a loop late by 0.1 s or busy for
+    # 0.25 s, which this idle one is not) would make it 2 s.
+    assert 1.0 <= time.perf_counter() - started < 1.95
     await asyncio.sleep(0.05)
     assert events == ["open", "eof"]   # the connection to the dead peer is dropped, not reused
     await channel.close()
@@ -121,11 +122,9 @@ async def test_every_call_of_a_batch_fails_with_it_and_the_next_call_reconnects(
 
 
 async def test_a_refused_connection_fails_at_once() -> None:
-    channel = RedisChannel(RedisAddress(port=free_port()), timeout_s=5.0)
-    started = time.perf_counter()
-    with pytest.raises(StoreUnavailable):
+    channel = RedisChannel(RedisAddress(port=free_port()), timeout_s=60.0)
+    with pytest.raises(StoreUnavailable, match="ConnectionRefusedError"):   # not the deadline's TimeoutError
         await channel.call(PING)
-    assert time.perf_counter() - started < 1.0
     await channel.close()
 
 
