@@ -22,7 +22,8 @@ from ..errors import JSON_CONTENT_TYPE, GatewayError
 from .bodies import BodyTooLarge, decode_content, read_limited
 from .headers import request_headers, response_headers, value_of
 from .http1 import IncompleteBody, Response, UpstreamDropped, UpstreamTimeout
-from .http1_head import FRAMING_LENGTH, FRAMING_NONE, GET_METHODS, InvalidRequest, MalformedResponse
+from .http1_head import (FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_LENGTH, FRAMING_NONE, GET_METHODS,
+                         InvalidRequest, MalformedResponse)
 from .normalize import MAX_ERROR_BODY_BYTES, normalize_error
 from .outgoing import OutgoingRequest, UpstreamAuth
 from .pool import ConnectFailed, UpstreamPool
@@ -214,8 +215,12 @@ class UpstreamClient:
 
 def _stream_response(upstream: Response, request_id: str,
                      extra_headers: Sequence[tuple[str, str]]) -> web.StreamResponse:
+    """A chunked or close-delimited body is re-framed by the server: a Content-Length the upstream
+    sent beside Transfer-Encoding (RFC 9112 6.3: the intermediary removes it) would make the
+    client cut the body short, or read the next reply as part of it."""
     response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-    for name, value in response_headers(upstream.headers, request_id=request_id):
+    reframed = upstream.head.framing in (FRAMING_CHUNKED, FRAMING_CLOSE)
+    for name, value in response_headers(upstream.headers, request_id=request_id, drop_length=reframed):
         response.headers.add(name, value)
     response.headers.extend(extra_headers)
     return response

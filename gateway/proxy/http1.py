@@ -15,8 +15,9 @@ import asyncio
 from typing import AsyncIterable, AsyncIterator, Callable
 
 from .http1_head import (FRAMING_CHUNKED, FRAMING_LENGTH, FRAMING_NONE, MAX_CHUNK_LINE_BYTES,
-                         MAX_HEAD_BYTES, MalformedResponse, ResponseHead, parse_chunk_size,
-                         parse_response_head)
+                         MAX_HEAD_BYTES, MAX_HEAD_LINE_BYTES, MAX_INTERIM_RESPONSES, MAX_TRAILER_LINES,
+                         MalformedResponse, ResponseHead, parse_chunk_size, parse_response_head,
+                         parse_trailer)
 
 READ_PAUSE_BYTES = 256 * 1024   # stop reading from the socket while this much is unconsumed
 SMALL_WRITE_BYTES = 64 * 1024   # a body up to this size is joined to the head: one write
@@ -123,8 +124,8 @@ class Connection(asyncio.Protocol):
 
     # -- reading ----------------------------------------------------------------------------
     async def read_head(self, method: str) -> ResponseHead:
-        """The next final response head (interim 1xx answers skipped)."""
-        while True:
+        """The next final response head (up to MAX_INTERIM_RESPONSES interim 1xx answers skipped)."""
+        for _ in range(MAX_INTERIM_RESPONSES + 1):
             end = await self._find(b"\r\n\r\n", MAX_HEAD_BYTES, "response head too large")
             raw = self._take(end + 4)[:-4]
             head = parse_response_head(bytes(raw), method=method)
@@ -132,6 +133,7 @@ class Connection(asyncio.Protocol):
                 return head
             if head.status == 101:
                 raise MalformedResponse("protocol switch (101) is not supported")
+        raise MalformedResponse("too many interim responses")
 
     async def read_exactly(self, size: int) -> bytes:
         """`size` bytes, buffered whole (the caller bounds `size`): reading is never paused here."""
@@ -307,8 +309,7 @@ class Response:
         while True:
             size = parse_chunk_size(await connection.read_line(MAX_CHUNK_LINE_BYTES))
             if size == 0:
-                while await connection.read_line(MAX_HEAD_BYTES):   # trailers: dropped
-                    pass
+                await self._trailers()
                 self.complete = True
                 return
             while size > 0:
@@ -319,6 +320,16 @@ class Response:
                 yield piece
             if await connection.read_line(2) != b"":
                 raise MalformedResponse("chunk data longer than its size")
+
+
+    async def _trailers(self) -> None:
+        """Trailer lines are read, checked and dropped (at most MAX_TRAILER_LINES)."""
+        for _ in range(MAX_TRAILER_LINES + 1):
+            line = await self.connection.read_line(MAX_HEAD_LINE_BYTES)
+            if not line:
+                return
+            parse_trailer(line)
+        raise MalformedResponse("too many trailer lines")
 
 
 def _chunk(data: bytes) -> bytes:
