@@ -21,7 +21,7 @@ from .pipeline.auth_guard import FailedAuthGuard
 from .pipeline.ddm import handle_ddm
 from .observability.access import OBSERVABILITY, Observability
 from .pipeline.request_id import with_request_id
-from .proxy.client import UpstreamClient
+from .proxy.client import PoolLimits, UpstreamClient
 from .proxy.upstream_auth import NoUpstreamAuth, upstream_auth_from_config
 from .revocation import RevocationCache
 from .services import SERVICES, Runtime, Services
@@ -73,7 +73,11 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
         connect_timeout_s=upstream.connect_timeout_s if upstream else 3.0,
         timeout_s=upstream.timeout_s if upstream else 60.0,
         retry_idempotent=upstream.retry_idempotent if upstream else True,
-        max_body_bytes=config.listen.max_body_bytes)
+        max_body_bytes=config.listen.max_body_bytes,
+        limits=PoolLimits(max_connections=upstream.max_connections,
+                          max_connections_per_route=upstream.max_connections_per_route,
+                          max_pending=upstream.max_pending, pool_timeout_s=upstream.pool_timeout_s,
+                          read_timeout_s=upstream.read_timeout_s) if upstream else None)
     services = Services(
         runtime=runtime or Runtime.from_config(config),
         tokens=TokenService(keys, ttl_s=config.tokens.ttl_s, clock=clock),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import ssl
 from functools import partial
-from typing import AsyncIterable, Sequence
+from typing import AsyncIterable, NamedTuple, Sequence
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -26,6 +26,7 @@ from .http1_head import (FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_LENGTH, FRAMING
                          InvalidRequest, MalformedResponse)
 from .normalize import MAX_ERROR_BODY_BYTES, normalize_error
 from .outgoing import OutgoingRequest, UpstreamAuth
+from .admission import Admission, PoolBusy
 from .pool import ConnectFailed, UpstreamPool
 
 log = logging.getLogger(__name__)
@@ -40,25 +41,41 @@ _KEPT_ERROR_HEADERS: tuple[str, ...] = ("Retry-After", "WWW-Authenticate")
 _BROKEN_BODY = (UpstreamTimeout, UpstreamDropped, IncompleteBody, MalformedResponse)
 
 
+class PoolLimits(NamedTuple):
+    """The upstream pool's caps (README "Edge limits"): `max_connections` in flight, at most
+    `max_connections_per_route` of them for one route (None: three quarters of the total), `max_pending` waiting
+    for one (more: 503 at once), each at most `pool_timeout_s` (then 503); `read_timeout_s` of
+    silence ends a streamed body."""
+
+    max_connections: int = 256
+    max_connections_per_route: int | None = None
+    max_pending: int = 256
+    pool_timeout_s: float = 1.0
+    read_timeout_s: float = 60.0
+
+
 class UpstreamClient:
     """Forwards DDM requests upstream; owns one keep-alive connection pool from start to close."""
 
     def __init__(self, base_url: str, auth: UpstreamAuth, *, connect_timeout_s: float, timeout_s: float,
                  retry_idempotent: bool = True, max_connections: int = 256,
-                 max_body_bytes: int = MAX_SIGNED_BODY_BYTES) -> None:
+                 max_body_bytes: int = MAX_SIGNED_BODY_BYTES, limits: PoolLimits | None = None) -> None:
         url = URL(base_url)
         if url.scheme not in ("http", "https") or not url.raw_host:
             raise ValueError(f"upstream.url: not an http(s) URL: {base_url!r}")
         self._prefix = url.raw_path.rstrip("/")
         self._host = url.host_port_subcomponent or url.raw_host
         self._auth = auth
-        # connect_timeout_s: the TCP (and TLS) connect (502 when exceeded); timeout_s: silence
-        # while waiting for or reading the answer (504). No total: a long healthy download is fine.
+        # connect_timeout_s: the TCP (and TLS) connect (502 when exceeded); timeout_s: from the
+        # request's first byte to the response head and any body read whole (504); then only
+        # silence ends a streamed body (limits.read_timeout_s): a long healthy download is fine.
+        limits = limits or PoolLimits(max_connections=max_connections, read_timeout_s=timeout_s)
         self._new_pool = partial(
             UpstreamPool, url.raw_host, url.port or (443 if url.scheme == "https" else 80),
             tls=ssl.create_default_context() if url.scheme == "https" else None,
-            connect_timeout_s=connect_timeout_s, timeout_s=timeout_s, max_connections=max_connections,
+            connect_timeout_s=connect_timeout_s, timeout_s=timeout_s, read_timeout_s=limits.read_timeout_s,
             keepalive_s=KEEPALIVE_S)
+        self._limits = limits
         self._retry_idempotent = retry_idempotent
         self._max_body_bytes = max_body_bytes
         self._pool: UpstreamPool | None = None
@@ -70,7 +87,11 @@ class UpstreamClient:
         return self._auth.needs_body
 
     async def start(self) -> None:
-        self._pool = self._new_pool()
+        limits = self._limits
+        self._pool = self._new_pool(admission=Admission(
+            total=limits.max_connections,
+            per_route=limits.max_connections_per_route or max(1, limits.max_connections * 3 // 4),
+            max_pending=limits.max_pending, wait_s=limits.pool_timeout_s))
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -80,16 +101,19 @@ class UpstreamClient:
 
     async def forward(self, request: web.Request, *, body: bytes | None, request_id: str,
                       project_id: str | None, client_ip: str, legacy_errors: bool,
-                      extra_headers: Sequence[tuple[str, str]] = ()) -> web.StreamResponse:
+                      extra_headers: Sequence[tuple[str, str]] = (),
+                      route: str | None = None) -> web.StreamResponse:
         """Send `request` upstream and answer with DDM's response (errors normalized).
 
         `extra_headers` (the gateway's RateLimit headers) are added to the response before it is
-        prepared, since a streamed response cannot take headers afterwards."""
+        prepared, since a streamed response cannot take headers afterwards. `route` (the DDM
+        operation) is the connection share the request counts against: one slow route cannot hold
+        every upstream connection."""
         if body is None and self._auth.needs_body and request.body_exists:
             body = await self._read_whole_body(request)
         out = await self._auth.apply(self._outgoing(request, body, request_id, project_id, client_ip))
         streamed = out.body is None and request.body_exists
-        upstream = await self._send(out, request.content.iter_any() if streamed else None)
+        upstream = await self._send(out, request.content.iter_any() if streamed else None, route)
         try:
             if upstream.status == 401:
                 self._auth.rejected(out)
@@ -122,14 +146,19 @@ class UpstreamClient:
         except BodyTooLarge:
             raise GatewayError.of("too_large") from None
 
-    async def _send(self, out: OutgoingRequest, stream: AsyncIterable[bytes] | None) -> Response:
+    async def _send(self, out: OutgoingRequest, stream: AsyncIterable[bytes] | None,
+                    route: str | None) -> Response:
         pool = self._require_pool()
         target = out.raw_path + ("?" + out.raw_query if out.raw_query else "")
         replayable = stream is None
         attempts = 2 if self._retry_idempotent and replayable and out.method in RETRYABLE_METHODS else 1
         for attempt in range(1, attempts + 1):
             try:
-                return await pool.exchange(out.method, target, out.headers, body=out.body, stream=stream)
+                return await pool.exchange(out.method, target, out.headers, body=out.body, stream=stream,
+                                           route=route)
+            except PoolBusy as err:
+                log.warning("upstream pool busy: %s %s (%s)", out.method, out.raw_path, err)
+                raise GatewayError.of("upstream_busy", headers=(("Retry-After", "1"),)) from None
             except UpstreamTimeout as err:
                 log.warning("upstream timeout: %s %s", out.method, out.raw_path)
                 raise GatewayError.of("gateway_timeout") from err
@@ -173,6 +202,8 @@ class UpstreamClient:
             return await self._stream_back(request, upstream, request_id, extra_headers)
         try:
             payload = await upstream.read_all()
+        except UpstreamTimeout as err:   # nothing sent yet, and the exchange's deadline is over
+            raise GatewayError.of("gateway_timeout") from err
         except _BROKEN_BODY as err:
             return await self._cut_short(request, upstream, request_id, extra_headers, err)
         headers = CIMultiDict((*response_headers(upstream.headers, request_id=request_id, drop_length=True),
@@ -183,6 +214,7 @@ class UpstreamClient:
                            extra_headers: Sequence[tuple[str, str]]) -> web.StreamResponse:
         response = _stream_response(upstream, request_id, extra_headers)
         await response.prepare(request)
+        upstream.stream_body()
         if upstream.head.framing == FRAMING_NONE:
             await response.write_eof()
             return response

@@ -44,7 +44,10 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
         self.loop = self._loop = loop
-        self._timeout_s = timeout_s
+        self._timeout_s = timeout_s   # the silence allowed per wait when no `deadline` is set
+        # An absolute end for every wait (loop time): the pool sets it per exchange, so a peer
+        # dribbling bytes cannot stretch the head past it; None while a body is streamed.
+        self.deadline: float | None = None
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._closed = False
@@ -182,14 +185,18 @@ class Connection(asyncio.Protocol):
         return taken
 
     async def _wait_for_data(self) -> None:
-        """Silence for timeout_s is UpstreamTimeout. Each wait only moves the deadline: the
-        connection's one timer, armed when none is pending, re-arms itself if it fires early (a
-        timer per wait cost as much as the rest of the wait)."""
+        """UpstreamTimeout at `deadline`, or after timeout_s of silence when there is none. Each
+        wait only moves the deadline: the connection's one timer, armed when none is pending (or
+        when it would fire too late), re-arms itself if it fires early (a timer per wait cost
+        as much as the rest of the wait)."""
         loop = self._loop
         waiter = self._waiter = loop.create_future()
-        self._deadline = loop.time() + self._timeout_s
-        if self._timer is None:
-            self._timer = loop.call_at(self._deadline, self._check_deadline)
+        deadline = self._deadline = self.deadline if self.deadline is not None else loop.time() + self._timeout_s
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(deadline, self._check_deadline)
         try:
             await waiter
         finally:
@@ -252,6 +259,11 @@ class Response:
     @property
     def reusable(self) -> bool:
         return self.complete and self.keep_alive and self.connection.reusable
+
+    def stream_body(self) -> None:
+        """The body is relayed as it comes: from now on only silence (the read timeout) ends it,
+        not the exchange's deadline (a long healthy download is fine)."""
+        self.connection.deadline = None
 
     def release(self) -> None:
         """Done with this answer: the pool keeps or closes the connection (idempotent)."""
