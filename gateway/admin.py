@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .proxy.client import UpstreamClient
 from .services import SERVICES
 
 PUBLIC_APP = web.AppKey("public_app", web.Application)
@@ -50,14 +51,9 @@ async def _store_state(store: Any) -> str:
     return "degraded" if getattr(store, "degraded", False) else "ok"
 
 
-async def _upstream_reachable(upstream: Any) -> bool:
-    probe = getattr(upstream, "probe", None)
-    if probe is None:
-        return True
-    try:
-        return bool(await asyncio.wait_for(probe(), 1.0))
-    except Exception:
-        return False
+async def _upstream_reachable(upstream: UpstreamClient) -> bool:
+    """The client's own probe: a real `GET /` to DDM, bounded and cached (proxy/client.py)."""
+    return await upstream.probe()
 
 
 async def metrics(request: web.Request) -> web.Response:

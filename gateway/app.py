@@ -62,10 +62,12 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
         signing_key_file=config.tokens.signing_key_file, state_dir=config.state_dir,
         verification_key_files=config.tokens.verification_key_files, algorithm=config.tokens.algorithm)
     store_cfg = config.store
+    observability = Observability.from_config(config.logging)
     store = create_store(store_cfg.url if store_cfg else None,
                          on_failure=store_cfg.on_failure if store_cfg else "open",
                          replicas=store_cfg.replicas if store_cfg else 1, clock=clock,
-                         timeout_s=store_cfg.timeout_ms / 1000 if store_cfg else 0.05)
+                         timeout_s=store_cfg.timeout_ms / 1000 if store_cfg else 0.05,
+                         on_error=observability.metrics.store_errors.inc)
     upstream = config.upstream
     auth = upstream_auth_from_config(upstream.auth) if upstream is not None else NoUpstreamAuth()
     client = UpstreamClient(
@@ -85,5 +87,5 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
         store=store, revocations=RevocationCache(store), upstream=client,
         auth_guard=FailedAuthGuard(store, per_minute=config.limits.auth_failures_per_ip_per_minute,
                                    clock=clock),
-        key_cache=DerivedKeyCache(), observability=Observability.from_config(config.logging), clock=clock)
+        key_cache=DerivedKeyCache(), observability=observability, clock=clock)
     return services

@@ -17,6 +17,14 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
+def number(value: float) -> str:
+    """Exact sample text: integers as integers (a counter at 1234567 is not `1.23457e+06`),
+    anything else as the shortest float that reads back the same."""
+    if value == int(value):
+        return str(int(value))
+    return repr(float(value))
+
+
 def _labels(names: tuple[str, ...], values: LabelValues, extra: str = "") -> str:
     parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values)]
     if extra:
@@ -36,7 +44,7 @@ class Counter:
 
     def render(self) -> Iterable[str]:
         for labels, value in sorted(self.values.items()):
-            yield f"{self.name}{_labels(self.label_names, labels)} {value:g}"
+            yield f"{self.name}{_labels(self.label_names, labels)} {number(value)}"
 
 
 class Gauge(Counter):
@@ -70,10 +78,10 @@ class Histogram:
             for bound, count in zip(self.buckets, series):
                 cumulative += count
                 le = f'le="{bound:g}"'
-                yield f"{self.name}_bucket{_labels(self.label_names, labels, le)} {cumulative:g}"
-            yield f"{self.name}_bucket{_labels(self.label_names, labels, INF_LABEL)} {series[-1]:g}"
-            yield f"{self.name}_sum{_labels(self.label_names, labels)} {series[-2]:g}"
-            yield f"{self.name}_count{_labels(self.label_names, labels)} {series[-1]:g}"
+                yield f"{self.name}_bucket{_labels(self.label_names, labels, le)} {number(cumulative)}"
+            yield f"{self.name}_bucket{_labels(self.label_names, labels, INF_LABEL)} {number(series[-1])}"
+            yield f"{self.name}_sum{_labels(self.label_names, labels)} {number(series[-2])}"
+            yield f"{self.name}_count{_labels(self.label_names, labels)} {number(series[-1])}"
 
 
 class GatewayMetrics:
@@ -85,7 +93,8 @@ class GatewayMetrics:
         self.ratelimit_rejections = Counter("ddmgw_ratelimit_rejections_total",
                                             "Requests refused by a rate limit, by policy.", ("policy",))
         self.decisions = Counter("ddmgw_policy_decisions_total", "Authorization decisions.", ("effect",))
-        self.store_errors = Counter("ddmgw_store_errors_total", "Shared store calls that failed.")
+        self.store_errors = Counter("ddmgw_store_errors_total", "Shared store calls that failed, by kind.",
+                                    ("kind",))
         self.store_degraded = Gauge("ddmgw_store_degraded", "1 while the limiter runs on its fallback.")
         self.upstream_latency = Histogram("ddmgw_upstream_latency_seconds", "Upstream response time.",
                                           ("action",))

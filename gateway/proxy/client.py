@@ -9,6 +9,7 @@ nothing back), so a POST reaches DDM at most once.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from functools import partial
@@ -35,6 +36,8 @@ MAX_SIGNED_BODY_BYTES = 12 * 1024 * 1024  # APIG's limit for AK/SK-signed bodies
 BUFFERED_RESPONSE_MAX_BYTES = 256 * 1024  # replies up to this size are sent in one write
 RETRYABLE_METHODS: frozenset[str] = frozenset({"GET", "HEAD"})
 KEEPALIVE_S = 30.0  # an idle upstream connection is closed after this long (aiohttp's default too)
+PROBE_TIMEOUT_S = 2.0   # readiness: DDM must answer `GET /` (its version list) within this
+PROBE_CACHE_S = 5.0     # ... and the verdict is reused this long (a scrape storm is one probe)
 # Upstream error-response headers still meaningful after the body is rewritten.
 _KEPT_ERROR_HEADERS: tuple[str, ...] = ("Retry-After", "WWW-Authenticate")
 # Failures after the head arrived: the answer is unusable, the connection too.
@@ -79,6 +82,8 @@ class UpstreamClient:
         self._retry_idempotent = retry_idempotent
         self._max_body_bytes = max_body_bytes
         self._pool: UpstreamPool | None = None
+        self._probe: asyncio.Task[bool] | None = None
+        self._probed_at = -PROBE_CACHE_S
 
     @property
     def needs_body(self) -> bool:
@@ -93,7 +98,34 @@ class UpstreamClient:
             per_route=limits.max_connections_per_route or max(1, limits.max_connections * 3 // 4),
             max_pending=limits.max_pending, wait_s=limits.pool_timeout_s))
 
+    async def probe(self) -> bool:
+        """Readiness: True when DDM answered its cheapest request (`GET /`, no auth: the API
+        version list) with a status below 500, within PROBE_TIMEOUT_S. One probe in flight at a
+        time; its verdict is cached PROBE_CACHE_S."""
+        loop = asyncio.get_running_loop()
+        probe = self._probe
+        if probe is None or (probe.done() and loop.time() - self._probed_at >= PROBE_CACHE_S):
+            self._probed_at = loop.time()
+            probe = self._probe = asyncio.create_task(self._probe_once())
+        return await asyncio.shield(probe)
+
+    async def _probe_once(self) -> bool:
+        pool = self._require_pool()
+        try:
+            async with asyncio.timeout(PROBE_TIMEOUT_S):
+                reply = await pool.exchange("GET", self._prefix + "/", (("Host", self._host),))
+                try:
+                    await reply.read_capped(MAX_ERROR_BODY_BYTES)
+                finally:
+                    reply.release()
+        except Exception as err:   # every way of not answering is "not ready"; the kind is logged
+            log.warning("upstream readiness probe failed: %s", type(err).__name__)
+            return False
+        return reply.status < 500
+
     async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
