@@ -43,6 +43,14 @@ async def start_site(app: web.Application, host: str, port: int, *,
     return runner, int(bound)
 
 
+async def start_unix_site(app: web.Application, path: str) -> web.AppRunner:
+    """`app` on a Unix socket (owner-only: the directory holding it is the parent's private one)."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=_CANCEL_WAIT_S)
+    await runner.setup()
+    await web.UnixSite(runner, path).start()
+    return runner
+
+
 def tls_context(config: Any) -> ssl.SSLContext | None:
     tls = config.listen.tls
     if tls is None:
@@ -55,9 +63,11 @@ def tls_context(config: Any) -> ssl.SSLContext | None:
 async def run_gateway(config: Any, *, started: asyncio.Event | None = None,
                       stop: asyncio.Event | None = None, sim_job_seconds: float = 2.0,
                       reuse_port: bool = False, shutdown_grace_s: float = SHUTDOWN_GRACE_S,
-                      adjust: Callable[[Any], Any] | None = None) -> None:
+                      adjust: Callable[[Any], Any] | None = None, admin_path: str | None = None) -> None:
     """Serves until `stop` is set or a SIGTERM/SIGINT arrives. `adjust` is applied to every
-    reloaded config too (the CLI's --port overrides must survive a SIGHUP)."""
+    reloaded config too (the CLI's --port overrides must survive a SIGHUP). `admin_path`: the
+    admin app listens on this Unix socket instead (a `--workers` worker: the parent owns the
+    admin port and asks each worker there)."""
     stop = stop or asyncio.Event()
     _install_signal_handlers(stop)
     runners: list[web.AppRunner] = []
@@ -76,8 +86,11 @@ async def run_gateway(config: Any, *, started: asyncio.Event | None = None,
                                             ssl_context=tls_context(config), reuse_port=reuse_port,
                                             shutdown_grace_s=shutdown_grace_s)
         runners.insert(0, public_runner)
-        admin_runner, _ = await start_site(create_admin_app(public), config.admin.host, config.admin.port,
-                                           reuse_port=reuse_port, shutdown_grace_s=shutdown_grace_s)
+        if admin_path is not None:
+            admin_runner = await start_unix_site(create_admin_app(public), admin_path)
+        else:
+            admin_runner, _ = await start_site(create_admin_app(public), config.admin.host, config.admin.port,
+                                               reuse_port=reuse_port, shutdown_grace_s=shutdown_grace_s)
         runners.insert(1, admin_runner)
         watcher = _install_reload(public, config, adjust)
         if started is not None:

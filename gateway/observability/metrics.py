@@ -84,6 +84,37 @@ class Histogram:
             yield f"{self.name}_count{_labels(self.label_names, labels)} {number(series[-1])}"
 
 
+# One process's samples as plain data: metric name -> rows of (label values, value), the value
+# a float, or a histogram's series (bucket counts..., sum, count). What `--workers` hands from
+# each worker to the parent (as JSON; `snapshot_from_json` checks the shape on the way back).
+Sample = float | tuple[float, ...]
+Snapshot = dict[str, list[tuple[LabelValues, Sample]]]
+
+
+def snapshot_from_json(data: object) -> Snapshot:
+    """The inverse of `json.dumps(metrics.snapshot())`; ValueError for anything else."""
+    if not isinstance(data, dict):
+        raise ValueError("a metrics snapshot is an object")
+    out: Snapshot = {}
+    for name, rows in data.items():
+        if not isinstance(name, str) or not isinstance(rows, list):
+            raise ValueError("bad metrics snapshot")
+        out[name] = [_row(row) for row in rows]
+    return out
+
+
+def _row(row: object) -> tuple[LabelValues, Sample]:
+    if not (isinstance(row, list) and len(row) == 2 and isinstance(row[0], list)
+            and all(isinstance(label, str) for label in row[0])):
+        raise ValueError("bad metrics snapshot row")
+    labels, value = tuple(row[0]), row[1]
+    if isinstance(value, (int, float)):
+        return labels, float(value)
+    if isinstance(value, list) and all(isinstance(item, (int, float)) for item in value):
+        return labels, tuple(float(item) for item in value)
+    raise ValueError("bad metrics snapshot value")
+
+
 class GatewayMetrics:
     """The gateway's metrics; one instance per app (no module globals)."""
 
@@ -102,6 +133,34 @@ class GatewayMetrics:
     def all(self) -> tuple[Counter | Gauge | Histogram, ...]:
         return (self.requests, self.auth_failures, self.ratelimit_rejections, self.decisions,
                 self.store_errors, self.store_degraded, self.upstream_latency)
+
+    def snapshot(self) -> Snapshot:
+        out: Snapshot = {}
+        for metric in self.all():
+            if isinstance(metric, Histogram):
+                out[metric.name] = [(labels, tuple(series)) for labels, series in metric.series.items()]
+            else:
+                out[metric.name] = list(metric.values.items())
+        return out
+
+    def add(self, snapshot: Snapshot, *, gauges: bool) -> None:
+        """Adds another process's samples: counters and histograms sum; gauges (when `gauges`)
+        keep the highest value (ddmgw_store_degraded: 1 if any worker is degraded). Rows of the
+        wrong shape for their metric are skipped."""
+        for metric in self.all():
+            for labels, value in snapshot.get(metric.name, ()):
+                if isinstance(metric, Histogram):
+                    if isinstance(value, tuple) and len(value) == len(metric.buckets) + 2:
+                        series = metric.series.setdefault(labels, [0.0] * len(value))
+                        for index, count in enumerate(value):
+                            series[index] += count
+                elif isinstance(value, tuple):
+                    continue
+                elif isinstance(metric, Gauge):
+                    if gauges:
+                        metric.values[labels] = max(metric.values.get(labels, value), value)
+                else:
+                    metric.values[labels] = metric.values.get(labels, 0.0) + value
 
     def render(self) -> str:
         lines: list[str] = []
