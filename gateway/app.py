@@ -69,7 +69,8 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
                          timeout_s=store_cfg.timeout_ms / 1000 if store_cfg else 0.05,
                          on_error=observability.metrics.store_errors.inc)
     upstream = config.upstream
-    auth = upstream_auth_from_config(upstream.auth) if upstream is not None else NoUpstreamAuth()
+    auth = (upstream_auth_from_config(upstream.auth, trust_env=upstream.trust_env) if upstream is not None
+            else NoUpstreamAuth())
     client = UpstreamClient(
         upstream_url or upstream.url, auth,
         connect_timeout_s=upstream.connect_timeout_s if upstream else 3.0,
@@ -79,7 +80,8 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
         limits=PoolLimits(max_connections=upstream.max_connections,
                           max_connections_per_route=upstream.max_connections_per_route,
                           max_pending=upstream.max_pending, pool_timeout_s=upstream.pool_timeout_s,
-                          read_timeout_s=upstream.read_timeout_s) if upstream else None)
+                          read_timeout_s=upstream.read_timeout_s) if upstream else None,
+        trust_env=upstream.trust_env if upstream else False)
     services = Services(
         runtime=runtime or Runtime.from_config(config),
         tokens=TokenService(keys, ttl_s=config.tokens.ttl_s, clock=clock),

@@ -28,6 +28,7 @@ from .http1_head import (FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_LENGTH, FRAMING
 from .normalize import MAX_ERROR_BODY_BYTES, normalize_error
 from .outgoing import OutgoingRequest, UpstreamAuth
 from .admission import Admission, PoolBusy
+from .env_proxy import proxy_for
 from .pool import ConnectFailed, UpstreamPool
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,8 @@ class UpstreamClient:
 
     def __init__(self, base_url: str, auth: UpstreamAuth, *, connect_timeout_s: float, timeout_s: float,
                  retry_idempotent: bool = True, max_connections: int = 256,
-                 max_body_bytes: int = MAX_SIGNED_BODY_BYTES, limits: PoolLimits | None = None) -> None:
+                 max_body_bytes: int = MAX_SIGNED_BODY_BYTES, limits: PoolLimits | None = None,
+                 trust_env: bool = True) -> None:
         url = URL(base_url)
         if url.scheme not in ("http", "https") or not url.raw_host:
             raise ValueError(f"upstream.url: not an http(s) URL: {base_url!r}")
@@ -73,8 +75,11 @@ class UpstreamClient:
         # request's first byte to the response head and any body read whole (504); then only
         # silence ends a streamed body (limits.read_timeout_s): a long healthy download is fine.
         limits = limits or PoolLimits(max_connections=max_connections, read_timeout_s=timeout_s)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        # trust_env: HTTP(S)_PROXY / NO_PROXY, read once here (env_proxy.py)
+        proxy = proxy_for(url.scheme, url.raw_host, port) if trust_env else None
         self._new_pool = partial(
-            UpstreamPool, url.raw_host, url.port or (443 if url.scheme == "https" else 80),
+            UpstreamPool, url.raw_host, port, proxy=proxy,
             tls=ssl.create_default_context() if url.scheme == "https" else None,
             connect_timeout_s=connect_timeout_s, timeout_s=timeout_s, read_timeout_s=limits.read_timeout_s,
             keepalive_s=KEEPALIVE_S)

@@ -91,6 +91,13 @@ class Connection(asyncio.Protocol):
             self._drain.set_result(None)
         self._drain = None
 
+    def transport(self) -> asyncio.Transport:
+        return self._require_open()
+
+    def upgraded(self, transport: asyncio.Transport) -> None:
+        """TLS now runs over the old transport (a proxy's CONNECT tunnel): write to this one."""
+        self._transport = transport
+
     # -- state ------------------------------------------------------------------------------
     @property
     def reusable(self) -> bool:

@@ -12,8 +12,9 @@ from functools import partial
 from typing import AsyncIterable
 
 from .admission import Admission
-from .http1 import Connection, Response
-from .http1_head import GET_METHODS, Headers, request_head
+from .env_proxy import ForwardProxy
+from .http1 import Connection, IncompleteBody, Response, UpstreamDropped
+from .http1_head import GET_METHODS, Headers, MalformedResponse, request_head
 
 
 class ConnectFailed(Exception):
@@ -33,10 +34,17 @@ class UpstreamPool:
 
     def __init__(self, host: str, port: int, *, tls: ssl.SSLContext | None, connect_timeout_s: float,
                  timeout_s: float, read_timeout_s: float | None = None, max_connections: int = 256,
-                 keepalive_s: float = 30.0, admission: Admission | None = None) -> None:
+                 keepalive_s: float = 30.0, admission: Admission | None = None,
+                 proxy: ForwardProxy | None = None) -> None:
         self._host = host
         self._port = port
         self._tls = tls
+        self._proxy = proxy
+        self._authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        # Through a proxy, plain HTTP goes in absolute form; TLS goes inside a CONNECT tunnel.
+        self._absolute = proxy is not None and tls is None
+        self._proxy_headers: Headers = (
+            (("Proxy-Authorization", proxy.authorization),) if proxy is not None and proxy.authorization else ())
         self._connect_timeout_s = connect_timeout_s
         self._timeout_s = timeout_s
         self._read_timeout_s = read_timeout_s if read_timeout_s is not None else timeout_s
@@ -58,6 +66,8 @@ class UpstreamPool:
         carry its Content-Length; without one it is sent chunked), or neither. `route` is the
         admission share it counts against (PoolBusy when none is free in time)."""
         headers = _framing_headers(method, headers, body, stream)
+        if self._absolute:
+            target, headers = f"http://{self._authority}{target}", headers + self._proxy_headers
         head = request_head(method, target, headers)
         loop = self._loop or self._bind_loop()
         await self._admission.acquire(route, loop)
@@ -117,16 +127,45 @@ class UpstreamPool:
         return await self._connect(loop)
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> Connection:
+        """A new connection within connect_timeout_s (through the proxy's tunnel too)."""
         try:
             async with asyncio.timeout(self._connect_timeout_s):
+                if self._proxy is None:
+                    _, connection = await loop.create_connection(
+                        lambda: Connection(loop, self._read_timeout_s), self._host, self._port, ssl=self._tls,
+                        server_hostname=self._host if self._tls is not None else None)
+                    return connection
                 _, connection = await loop.create_connection(
-                    lambda: Connection(loop, self._read_timeout_s), self._host, self._port, ssl=self._tls,
-                    server_hostname=self._host if self._tls is not None else None)
+                    lambda: Connection(loop, self._read_timeout_s), self._proxy.host, self._proxy.port)
+                if self._tls is not None:
+                    await self._tunnel(loop, connection, self._tls)
+                return connection
         except TimeoutError as err:
             raise ConnectFailed("connect timeout", timed_out=True) from err
         except (OSError, ssl.SSLError) as err:
             raise ConnectFailed(f"{type(err).__name__}: {err}", timed_out=False) from err
-        return connection
+
+    async def _tunnel(self, loop: asyncio.AbstractEventLoop, connection: Connection, tls: ssl.SSLContext) -> None:
+        """`CONNECT host:port` through the proxy, then TLS with DDM inside the tunnel."""
+        try:
+            connection.send(request_head("CONNECT", self._authority,
+                                         (("Host", self._authority), *self._proxy_headers)), None)
+            head = await connection.read_head("CONNECT")
+        except (MalformedResponse, UpstreamDropped, IncompleteBody) as err:
+            connection.close()
+            raise ConnectFailed(f"proxy CONNECT failed: {type(err).__name__}", timed_out=False) from err
+        if not 200 <= head.status < 300 or not connection.reusable:
+            connection.close()
+            raise ConnectFailed(f"proxy refused CONNECT: {head.status}", timed_out=False)
+        try:
+            transport = await loop.start_tls(connection.transport(), connection, tls, server_hostname=self._host)
+        except BaseException:
+            connection.close()
+            raise
+        if transport is None:
+            connection.close()
+            raise ConnectFailed("TLS through the proxy failed", timed_out=False)
+        connection.upgraded(transport)
 
 
 async def _with_streamed_body(connection: Connection, method: str, stream: AsyncIterable[bytes],

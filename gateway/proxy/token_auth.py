@@ -74,8 +74,10 @@ def tokens_url(iam_url: str) -> str:
     return base + "/auth/tokens?nocatalog=true"
 
 
-def default_session_factory() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+def default_session_factory(*, trust_env: bool = True) -> aiohttp.ClientSession:
+    """The upstream IAM's session; `trust_env`: HTTP(S)_PROXY / NO_PROXY apply (aiohttp tunnels
+    https through CONNECT), as for the upstream itself (`upstream.trust_env`)."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10), trust_env=trust_env)
 
 
 class TokenUpstreamAuth:
