@@ -21,7 +21,7 @@ from yarl import URL
 
 from ..errors import JSON_CONTENT_TYPE, GatewayError
 from .bodies import BodyTooLarge, decode_content, read_limited
-from .headers import request_headers, response_headers, value_of
+from .headers import reflecting, request_headers, response_headers, value_of, without
 from .http1 import IncompleteBody, Response, UpstreamDropped, UpstreamTimeout
 from .http1_head import (FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_LENGTH, FRAMING_NONE, GET_METHODS,
                          InvalidRequest, MalformedResponse)
@@ -152,10 +152,13 @@ class UpstreamClient:
         streamed = out.body is None and request.body_exists
         upstream = await self._send(out, request.content.iter_any() if streamed else None, route)
         try:
+            secrets = self._auth.credentials(out)
+            if secrets:
+                _drop_reflections(upstream, secrets)
             if upstream.status == 401:
                 self._auth.rejected(out)
             if upstream.status >= 400:
-                response = await self._error_response(upstream, request_id, legacy_errors)
+                response = await self._error_response(upstream, request_id, legacy_errors, secrets)
                 response.headers.extend(extra_headers)
                 return response
             return await self._respond(request, upstream, request_id, extra_headers)
@@ -211,16 +214,20 @@ class UpstreamClient:
                 raise GatewayError.of("bad_request") from None
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _error_response(self, upstream: Response, request_id: str, legacy: bool) -> web.Response:
+    async def _error_response(self, upstream: Response, request_id: str, legacy: bool,
+                              secrets: tuple[str, ...]) -> web.Response:
         try:
             raw = await upstream.read_capped(MAX_ERROR_BODY_BYTES)
         except UpstreamTimeout as err:
             raise GatewayError.of("gateway_timeout") from err
         except _BROKEN_BODY:
             raw = b""  # the status line already says what happened; the body is a bonus
-        text = decode_content(raw, value_of(upstream.headers, "Content-Encoding"), MAX_ERROR_BODY_BYTES)
+        text = _scrubbed(decode_content(raw, value_of(upstream.headers, "Content-Encoding"), MAX_ERROR_BODY_BYTES),
+                         secrets)
         body = normalize_error(upstream.status, value_of(upstream.headers, "Content-Type"), text,
                                request_id=request_id, legacy=legacy)
+        if secrets:   # also after decoding: a message that spelled the secret with JSON escapes
+            body = _scrubbed(body, secrets)
         response = web.Response(status=upstream.status, body=body,
                                 headers={"Content-Type": JSON_CONTENT_TYPE, "X-Request-Id": request_id})
         for name in _KEPT_ERROR_HEADERS:
@@ -280,6 +287,24 @@ class UpstreamClient:
         if self._pool is None:
             raise RuntimeError("UpstreamClient.start() was not awaited")
         return self._pool
+
+
+REDACTED = b"[redacted]"
+
+
+def _drop_reflections(upstream: Response, secrets: tuple[str, ...]) -> None:
+    """Headers echoing the gateway's own upstream token or signature (Set-Cookie, a debug
+    header...) never reach the client."""
+    reflected = reflecting(upstream.headers, secrets)
+    if reflected:
+        log.warning("upstream reflected the gateway's credential in %s; dropped", ", ".join(sorted(reflected)))
+        upstream.headers = without(upstream.headers, reflected)
+
+
+def _scrubbed(data: bytes, secrets: tuple[str, ...]) -> bytes:
+    for secret in secrets:
+        data = data.replace(secret.encode("utf-8", "surrogateescape"), REDACTED)
+    return data
 
 
 def _stream_response(upstream: Response, request_id: str,

@@ -74,6 +74,14 @@ def _kept(pairs: Headers, dropped: frozenset[str]) -> list[tuple[str, str]]:
     return [pair for pair, name in zip(pairs, lowered) if name not in dropped]
 
 
+def reflecting(headers: Headers, secrets: tuple[str, ...]) -> frozenset[str]:
+    """Lowercased names of the headers whose value contains one of `secrets` (the gateway's own
+    upstream token or signature that DDM, or something in front of it, echoed back)."""
+    if not secrets:
+        return frozenset()
+    return frozenset(name.lower() for name, value in headers if any(secret in value for secret in secrets))
+
+
 def merge_duplicates(headers: Headers) -> Headers:
     """One line per name (values comma-joined, RFC 9110 5.3), first spelling and order kept.
 

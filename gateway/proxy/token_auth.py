@@ -129,6 +129,10 @@ class TokenUpstreamAuth:
         if self._cached is not None and used == self._cached.value:
             self._cached = None
 
+    def credentials(self, sent: OutgoingRequest) -> tuple[str, ...]:
+        used = next((value for name, value in sent.headers if name.lower() == _TOKEN_HEADER.lower()), None)
+        return (used,) if used else ()
+
     async def close(self) -> None:
         if self._refresh is not None and not self._refresh.done():
             self._refresh.cancel()

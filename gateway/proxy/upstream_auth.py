@@ -12,7 +12,7 @@ from typing import Any
 
 import signer
 
-from .headers import merge_duplicates, without
+from .headers import merge_duplicates, value_of, without
 from .outgoing import Clock, OutgoingRequest, UpstreamAuth
 from .token_auth import TokenUpstreamAuth, default_session_factory
 
@@ -58,6 +58,13 @@ class AkSkUpstreamAuth:
     def rejected(self, sent: OutgoingRequest) -> None:
         return None
 
+    def credentials(self, sent: OutgoingRequest) -> tuple[str, ...]:
+        """The signature (an hour's replayable proof of the SK for this request)."""
+        authorization = value_of(sent.headers, "Authorization") or ""
+        _, found, rest = authorization.partition("Signature=")
+        signature = rest.split(",", 1)[0].strip()
+        return (signature,) if found and signature else ()
+
     async def close(self) -> None:
         return None
 
@@ -73,6 +80,9 @@ class _AddsNothing:
 
     def rejected(self, sent: OutgoingRequest) -> None:
         return None
+
+    def credentials(self, sent: OutgoingRequest) -> tuple[str, ...]:
+        return ()   # nothing of the gateway's own (passthrough forwards the client's)
 
     async def close(self) -> None:
         return None
