@@ -20,15 +20,15 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ..errors import JSON_CONTENT_TYPE, GatewayError
+from .admission import Admission, PoolBusy
 from .bodies import BodyTooLarge, decode_content, read_limited
+from .env_proxy import proxy_for
 from .headers import reflecting, request_headers, response_headers, value_of, without
 from .http1 import IncompleteBody, Response, UpstreamDropped, UpstreamTimeout
 from .http1_head import (FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_LENGTH, FRAMING_NONE, GET_METHODS,
                          InvalidRequest, MalformedResponse)
 from .normalize import MAX_ERROR_BODY_BYTES, normalize_error
 from .outgoing import OutgoingRequest, UpstreamAuth
-from .admission import Admission, PoolBusy
-from .env_proxy import proxy_for
 from .pool import ConnectFailed, UpstreamPool
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,9 @@ _BROKEN_BODY = (UpstreamTimeout, UpstreamDropped, IncompleteBody, MalformedRespo
 
 class PoolLimits(NamedTuple):
     """The upstream pool's caps (README "Edge limits"): `max_connections` in flight, at most
-    `max_connections_per_route` of them for one route (None: three quarters of the total), `max_pending` waiting
-    for one (more: 503 at once), each at most `pool_timeout_s` (then 503); `read_timeout_s` of
-    silence ends a streamed body."""
+    `max_connections_per_route` of them for one route (None: three quarters of the total),
+    `max_pending` waiting for one (more: 503 at once), each at most `pool_timeout_s` (then
+    503); `read_timeout_s` of silence ends a streamed body."""
 
     max_connections: int = 256
     max_connections_per_route: int | None = None

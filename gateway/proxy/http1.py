@@ -340,7 +340,6 @@ class Response:
             if await connection.read_line(2) != b"":
                 raise MalformedResponse("chunk data longer than its size")
 
-
     async def _trailers(self) -> None:
         """Trailer lines are read, checked and dropped (at most MAX_TRAILER_LINES)."""
         for _ in range(MAX_TRAILER_LINES + 1):

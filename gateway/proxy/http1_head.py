@@ -70,7 +70,7 @@ def parse_response_head(raw: bytes, *, method: str) -> ResponseHead:
 
     One pass over the lines; the three headers that frame the message are picked up on the way.
     Limits: MAX_HEAD_LINE_BYTES per line, MAX_HEADER_LINES lines (the caller bounds the whole)."""
-    status_line, *lines = _lines(raw, MAX_HEADER_LINES)
+    status_line, *lines = _lines(raw, MAX_HEADER_LINES + 1)
     version, status, reason = _status_line(status_line)
     headers, framing_values = _header_fields(lines, _FRAMING_HEADERS)
     connection = _tokens(framing_values["connection"]) if "connection" in framing_values else ()
@@ -86,20 +86,20 @@ def parse_response_head(raw: bytes, *, method: str) -> ResponseHead:
 def parse_trailer(line: bytes) -> tuple[str, str]:
     """One trailer line after the last chunk, validated like a header line. The proxy drops
     trailers; checking them keeps a confused peer from hiding another message there."""
-    (name, value), = _header_fields(_lines(b"\r\n" + line, 1)[1:], frozenset())[0]
-    return name, value
+    headers, _ = _header_fields(_lines(line, 1), frozenset())
+    return headers[0]
 
 
-def _lines(raw: bytes, max_fields: int) -> list[str]:
+def _lines(raw: bytes, max_lines: int) -> list[str]:
     """CRLF-separated lines: no bare CR or LF, no control characters, none longer than
-    MAX_HEAD_LINE_BYTES, at most `max_fields` after the first."""
+    MAX_HEAD_LINE_BYTES, at most `max_lines` of them."""
     text = raw.decode("utf-8", "surrogateescape")
     lines = text.split("\r\n")
     if text.count("\r") != len(lines) - 1 or text.count("\n") != len(lines) - 1:
         raise MalformedResponse("bare CR or LF in the response head")
     if _FIELD_CONTROL.search(text):
         raise MalformedResponse("control character in the response head")
-    if len(lines) - 1 > max_fields:
+    if len(lines) > max_lines:
         raise MalformedResponse("too many header lines")
     if any(len(line) > MAX_HEAD_LINE_BYTES for line in lines):
         raise MalformedResponse("header line too long")

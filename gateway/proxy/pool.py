@@ -55,10 +55,6 @@ class UpstreamPool:
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None   # bound on first use
 
-    @property
-    def admission(self) -> Admission:
-        return self._admission
-
     async def exchange(self, method: str, target: str, headers: Headers, *,
                        body: bytes | None = None, stream: AsyncIterable[bytes] | None = None,
                        route: str | None = None) -> Response:
