@@ -5,6 +5,7 @@ histogram, rendered on the admin port; increments are dict updates on the event 
 """
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from typing import Iterable
 
@@ -20,9 +21,11 @@ def _escape(value: str) -> str:
 def number(value: float) -> str:
     """Exact sample text: integers as integers (a counter at 1234567 is not `1.23457e+06`),
     anything else as the shortest float that reads back the same."""
-    if value == int(value):
+    if math.isfinite(value) and value == int(value):
         return str(int(value))
-    return repr(float(value))
+    if math.isnan(value):
+        return "NaN"
+    return repr(float(value)) if math.isfinite(value) else ("+Inf" if value > 0 else "-Inf")
 
 
 def _labels(names: tuple[str, ...], values: LabelValues, extra: str = "") -> str:
