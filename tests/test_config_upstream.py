@@ -12,7 +12,7 @@ from .harness import config_data
 
 
 def _data(**upstream: Any) -> dict[str, Any]:
-    data = config_data(state_dir="/nonexistent-state", upstream_url="http://127.0.0.1:9")
+    data = config_data(state_dir="state", upstream_url="http://127.0.0.1:9")
     data["upstream"].update(upstream)
     return data
 
