@@ -78,19 +78,23 @@ class Supervisor:
         self.slots = [Slot(i, os.path.join(self.private_dir, f"worker-{i}.sock")) for i in range(self.workers)]
 
     async def run(self, admin_host: str, admin_port: int) -> int:
+        """The admin port is bound first: if it cannot be, no worker was started for nothing."""
         loop = asyncio.get_running_loop()
-        for sig in FORWARDED:
-            loop.add_signal_handler(sig, self._on_signal, sig)
-        for slot in self.slots:
-            self._spawn(slot)
         runner = web.AppRunner(create_workers_admin_app(self), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        await web.TCPSite(runner, admin_host, admin_port).start()
-        refresher = asyncio.create_task(self._refresh_forever())
         try:
-            await self._supervise()
+            await web.TCPSite(runner, admin_host, admin_port).start()
+            for sig in FORWARDED:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            for slot in self.slots:
+                self._spawn(slot)
+            refresher = asyncio.create_task(self._refresh_forever())
+            try:
+                await self._supervise()
+            finally:
+                refresher.cancel()
+                self._stop_leftovers()
         finally:
-            refresher.cancel()
             await runner.cleanup()
         return 0 if all(slot.exitcode == 0 for slot in self.slots) else 1
 
@@ -151,6 +155,16 @@ class Supervisor:
         elif process is None and slot.restart_at is not None and not self.stopping and now >= slot.restart_at:
             self._spawn(slot)
             log.warning("worker-%d restarted (pid %s)", slot.index, slot.process.pid if slot.process else None)
+
+    def _stop_leftovers(self) -> None:
+        """Only after a failure in the parent itself: no worker outlives it."""
+        for slot in self.slots:
+            process = slot.process
+            if process is not None and process.is_alive():
+                process.terminate()
+                process.join(self.args.shutdown_grace_s + STOP_MARGIN_S)
+                if process.is_alive():
+                    process.kill()
 
     def _kill_remaining(self) -> None:
         for slot in self.slots:

@@ -1,7 +1,7 @@
-"""Upstream admission and shutdown as an operator sees them: real `ddm-gateway` and simulator
-processes. A slow DDM operation fills only its share of the upstream connections (a fast one
-still gets through, and without the share it would not); SIGTERM with requests outlasting
-the grace cancels them and exits 0."""
+"""Upstream admission, shutdown and readiness as an operator sees them: real `ddm-gateway` and
+simulator processes. A slow DDM operation fills only its share of the upstream connections (a
+fast one still gets through, and without the share it would not); SIGTERM with requests
+outlasting the grace cancels them and exits 0; /readyz notices DDM going away."""
 from __future__ import annotations
 
 import json
@@ -120,3 +120,19 @@ def test_sigterm_cancels_requests_outlasting_the_grace_and_exits_0(tmp_path: Pat
             assert short.outcome == 200
             assert all(isinstance(caller.outcome, OSError) for caller in slow), [c.outcome for c in slow]
             assert "cancelling 3 in-flight requests" in gw.stderr()
+
+
+def test_readyz_asks_the_upstream_itself(tmp_path: Path) -> None:
+    """A gateway whose DDM is gone says so on /readyz (503, upstream down) once the cached
+    verdict expires, while the store and config checks stay fine."""
+    with sim(tmp_path) as upstream:
+        data = base_config(tmp_path, upstream.url)
+        with gateway(tmp_path, write_config(tmp_path, data)) as gw:
+            ready = f"http://127.0.0.1:{gw.admin_port}/readyz"
+            assert http("GET", ready).status == 200
+            upstream.process.kill()
+            upstream.process.wait(timeout=10)
+            _wait_until(lambda: http("GET", ready).status == 503)
+            checks = http("GET", ready).json()["checks"]
+            assert (checks["upstream"], checks["store"], checks["config"]) == ("down", "ok", "loaded")
+            assert "upstream readiness probe failed" in gw.stderr()
