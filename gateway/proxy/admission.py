@@ -47,9 +47,22 @@ class Admission:
         if route is not None:
             self._by_route[route] = self._by_route.get(route, 0) + 1
 
+    def try_acquire(self, route: str | None) -> bool:
+        """Take a slot now if one may be taken (the common case: no coroutine, no future)."""
+        if self._in_use >= self._total:
+            return False
+        if route is not None:
+            held = self._by_route.get(route, 0)
+            if held >= self._per_route:
+                return False
+            self._by_route[route] = held + 1
+        self._in_use += 1
+        return True
+
     async def acquire(self, route: str | None, loop: asyncio.AbstractEventLoop) -> None:
-        if self._eligible(route):
-            self._take(route)           # the common case: no future, no timer
+        """A slot, waiting in line for at most `wait_s`; PoolBusy when the line is full or the
+        wait is over."""
+        if self.try_acquire(route):
             return
         if len(self._waiters) >= self._max_pending:
             raise PoolBusy("pending requests at their cap")

@@ -20,12 +20,17 @@ MAX_INTERIM_RESPONSES = 8           # 1xx heads before the final one
 MAX_CHUNK_LINE_BYTES = 4096         # chunk size + extensions
 NO_BODY_STATUSES = frozenset({204, 304})
 _FRAMING_HEADERS = frozenset({"connection", "content-length", "transfer-encoding"})
-# Control characters other than HTAB (CR and LF are checked as line ends): RFC 9110 5.5 forbids
-# them in fields, and aiohttp refuses to write them, which would drop the client's connection.
+# Control characters other than HTAB in the status line (header lines: _FIELD_LINE): RFC 9110
+# 5.5 forbids them in fields, and aiohttp refuses to write them, which would drop the client's
+# connection.
 _FIELD_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 GET_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # no Content-Length: 0 without a body
-# A field name is a token (RFC 9110 5.1 / 5.6.2).
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Header lines: a name that is a token (RFC 9110 5.1 / 5.6.2), a colon, a value without control
+# characters other than HTAB. One regex over the whole block checks every line in one scan
+# (obs-fold and `Name :` fail it too).
+_FIELD_LINE = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*"
+_FIELD_BLOCK = re.compile(rf"(?:\r\n{_FIELD_LINE})*")
+_ONE_FIELD = re.compile(_FIELD_LINE)
 
 # How a response body is delimited.
 FRAMING_NONE = "none"
@@ -70,9 +75,21 @@ def parse_response_head(raw: bytes, *, method: str) -> ResponseHead:
 
     One pass over the lines; the three headers that frame the message are picked up on the way.
     Limits: MAX_HEAD_LINE_BYTES per line, MAX_HEADER_LINES lines (the caller bounds the whole)."""
-    status_line, *lines = _lines(raw, MAX_HEADER_LINES + 1)
-    version, status, reason = _status_line(status_line)
-    headers, framing_values = _header_fields(lines, _FRAMING_HEADERS)
+    text, lines = _lines(raw, MAX_HEADER_LINES + 1)
+    if _FIELD_CONTROL.search(lines[0]):
+        raise MalformedResponse("control character in the status line")
+    version, status, reason = _status_line(lines[0])
+    if not _FIELD_BLOCK.fullmatch(text, len(lines[0])):
+        raise MalformedResponse("bad header line (name, colon, or a control character)")
+    headers: list[tuple[str, str]] = []
+    framing_values: dict[str, list[str]] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        value = value.strip(" \t")
+        headers.append((name, value))
+        lowered = name.lower()
+        if lowered in _FRAMING_HEADERS:
+            framing_values.setdefault(lowered, []).append(value)
     connection = _tokens(framing_values["connection"]) if "connection" in framing_values else ()
     # HTTP/1.0 persistence (its Keep-Alive extension) is not trusted: such a reply ends its connection.
     keep_alive = version == "HTTP/1.1" and "close" not in connection
@@ -86,41 +103,25 @@ def parse_response_head(raw: bytes, *, method: str) -> ResponseHead:
 def parse_trailer(line: bytes) -> tuple[str, str]:
     """One trailer line after the last chunk, validated like a header line. The proxy drops
     trailers; checking them keeps a confused peer from hiding another message there."""
-    headers, _ = _header_fields(_lines(line, 1), frozenset())
-    return headers[0]
+    text, _ = _lines(line, 1)
+    if not _ONE_FIELD.fullmatch(text):
+        raise MalformedResponse("bad trailer line")
+    name, _, value = text.partition(":")
+    return name, value.strip(" \t")
 
 
-def _lines(raw: bytes, max_lines: int) -> list[str]:
-    """CRLF-separated lines: no bare CR or LF, no control characters, none longer than
-    MAX_HEAD_LINE_BYTES, at most `max_lines` of them."""
+def _lines(raw: bytes, max_lines: int) -> tuple[str, list[str]]:
+    """The text and its CRLF-separated lines: no bare CR or LF, none longer than
+    MAX_HEAD_LINE_BYTES, at most `max_lines` of them (control characters: the callers' regexes)."""
     text = raw.decode("utf-8", "surrogateescape")
     lines = text.split("\r\n")
     if text.count("\r") != len(lines) - 1 or text.count("\n") != len(lines) - 1:
         raise MalformedResponse("bare CR or LF in the response head")
-    if _FIELD_CONTROL.search(text):
-        raise MalformedResponse("control character in the response head")
     if len(lines) > max_lines:
         raise MalformedResponse("too many header lines")
-    if any(len(line) > MAX_HEAD_LINE_BYTES for line in lines):
+    if len(text) > MAX_HEAD_LINE_BYTES and max(map(len, lines)) > MAX_HEAD_LINE_BYTES:
         raise MalformedResponse("header line too long")
-    return lines
-
-
-def _header_fields(lines: list[str], picked: frozenset[str]) -> tuple[list[tuple[str, str]], dict[str, list[str]]]:
-    """(name, value) pairs, names checked as tokens (this refuses obs-fold and `Name :` too); the
-    values of the `picked` names collected by lowercased name."""
-    headers: list[tuple[str, str]] = []
-    values: dict[str, list[str]] = {}
-    for line in lines:
-        name, colon, value = line.partition(":")
-        if not colon or not _TOKEN.fullmatch(name):
-            raise MalformedResponse(f"bad header line: {line[:80]!r}")
-        value = value.strip(" \t")
-        headers.append((name, value))
-        lowered = name.lower()
-        if lowered in picked:
-            values.setdefault(lowered, []).append(value)
-    return headers, values
+    return text, lines
 
 
 def parse_chunk_size(line: bytes) -> int:
@@ -152,7 +153,7 @@ def _framing(method: str, status: int, values: dict[str, list[str]]) -> tuple[st
     The only transfer coding accepted is one `chunked`: the proxy removes Transfer-Encoding, so a
     stacked coding (gzip, chunked) would reach the client as bytes it has no way to decode."""
     length = _content_length(values.get("content-length"))
-    chunked = _chunked(values.get("transfer-encoding"))
+    chunked = "transfer-encoding" in values and _chunked(values["transfer-encoding"])
     if method == "HEAD" or status < 200 or status in NO_BODY_STATUSES:
         return FRAMING_NONE, length
     if chunked:
@@ -162,9 +163,7 @@ def _framing(method: str, status: int, values: dict[str, list[str]]) -> tuple[st
     return FRAMING_CLOSE, None
 
 
-def _chunked(values: list[str] | None) -> bool:
-    if values is None:
-        return False
+def _chunked(values: list[str]) -> bool:
     if _tokens(values) != ["chunked"]:
         raise MalformedResponse("unsupported Transfer-Encoding")
     return True
@@ -174,8 +173,11 @@ def _content_length(values: list[str] | None) -> int | None:
     """The one declared length; repeats (as lines or a list) must agree (RFC 9110 8.6), digits only."""
     if not values:
         return None
-    lengths = {item.strip(" \t") for value in values for item in value.split(",")}
-    first = lengths.pop()
-    if lengths or not first.isdigit() or not first.isascii():
+    if len(values) == 1 and "," not in values[0]:
+        first = values[0]                     # the usual case: one plain value
+    else:
+        lengths = {item.strip(" \t") for value in values for item in value.split(",")}
+        first = lengths.pop() if len(lengths) == 1 else ""
+    if not first.isdigit() or not first.isascii():
         raise MalformedResponse("bad or conflicting Content-Length")
     return int(first)

@@ -66,7 +66,8 @@ class UpstreamPool:
             target, headers = f"http://{self._authority}{target}", headers + self._proxy_headers
         head = request_head(method, target, headers)
         loop = self._loop or self._bind_loop()
-        await self._admission.acquire(route, loop)
+        if not self._admission.try_acquire(route):
+            await self._admission.acquire(route, loop)
         connection: Connection | None = None
         try:
             connection = await self._connection(loop)

@@ -130,8 +130,10 @@ class TokenUpstreamAuth:
             self._cached = None
 
     def credentials(self, sent: OutgoingRequest) -> tuple[str, ...]:
-        used = next((value for name, value in sent.headers if name.lower() == _TOKEN_HEADER.lower()), None)
-        return (used,) if used else ()
+        for name, value in reversed(sent.headers):   # `apply` put it last
+            if name == _TOKEN_HEADER:
+                return (value,)
+        return ()
 
     async def close(self) -> None:
         if self._refresh is not None and not self._refresh.done():
