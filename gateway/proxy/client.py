@@ -23,7 +23,7 @@ from ..errors import JSON_CONTENT_TYPE, GatewayError
 from .admission import Admission, PoolBusy
 from .bodies import BodyTooLarge, decode_content, read_limited
 from .env_proxy import proxy_for
-from .headers import reflecting, request_headers, response_headers, value_of, without
+from .headers import request_headers, response_headers, value_of, without_reflections
 from .http1 import IncompleteBody, Response, UpstreamDropped, UpstreamTimeout
 from .http1_head import (FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_LENGTH, FRAMING_NONE, GET_METHODS,
                          InvalidRequest, MalformedResponse)
@@ -295,10 +295,10 @@ REDACTED = b"[redacted]"
 def _drop_reflections(upstream: Response, secrets: tuple[str, ...]) -> None:
     """Headers echoing the gateway's own upstream token or signature (Set-Cookie, a debug
     header...) never reach the client."""
-    reflected = reflecting(upstream.headers, secrets)
-    if reflected:
-        log.warning("upstream reflected the gateway's credential in %s; dropped", ", ".join(sorted(reflected)))
-        upstream.headers = without(upstream.headers, reflected)
+    kept, dropped = without_reflections(upstream.headers, secrets)
+    if dropped:
+        log.warning("upstream reflected the gateway's credential in %s; dropped", ", ".join(sorted(dropped)))
+        upstream.headers = kept
 
 
 def _scrubbed(data: bytes, secrets: tuple[str, ...]) -> bytes:
