@@ -28,10 +28,10 @@ import aiohttp
 from aiohttp import web
 
 from .observability.metrics import GatewayMetrics, Snapshot, snapshot_from_json
+from .workers import FORWARDED
 
 log = logging.getLogger("ddm_gateway.workers")
 
-FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 RESTART_MIN_S = 0.5
 RESTART_MAX_S = 30.0
 STABLE_S = 60.0            # a worker that lived this long was not crash-looping
@@ -87,7 +87,8 @@ class Supervisor:
             for sig in FORWARDED:
                 loop.add_signal_handler(sig, self._on_signal, sig)
             for slot in self.slots:
-                self._spawn(slot)
+                if not self.stopping:      # a SIGTERM may already have come
+                    self._spawn(slot)
             refresher = asyncio.create_task(self._refresh_forever())
             try:
                 await self._supervise()
