@@ -29,7 +29,6 @@ import os
 import socket
 import time
 from collections import deque
-from functools import partial
 from typing import Any, Callable, Protocol, Sequence
 
 from .deadline import GRACE_ROUNDS, process_was_busy
@@ -117,6 +116,7 @@ class _Connection(asyncio.Protocol):
         self._buffer = b""
         self._received = 0
         self._handshake: list[tuple[bytes, Check]] = []
+        self._checks: deque[Check] = deque()   # handshake replies still to come
         self._batches: deque[_Batch] = deque()
         self._watchdog: asyncio.TimerHandle | None = None
         self._lost = self._loop.create_future()
@@ -178,11 +178,9 @@ class _Connection(asyncio.Protocol):
             transport.abort()
             return
         keep_alive(transport.get_extra_info("socket"))
-        # The handshake's replies come first: its commands go ahead of everything queued so far.
-        for _, rule in reversed(self._handshake):
-            check = self._loop.create_future()
-            check.add_done_callback(partial(self._check_handshake, rule))
-            self._waiting.appendleft(check)
+        # The handshake's replies come first: its commands go ahead of everything queued so far,
+        # and each reply is checked as it arrives, before any reply queued behind it is delivered.
+        self._checks.extend(rule for _, rule in self._handshake)
         for batch in self._batches:
             batch.end += len(self._handshake)
         self._transport.write(b"".join([command for command, _ in self._handshake] + self._unsent))
@@ -197,8 +195,14 @@ class _Connection(asyncio.Protocol):
                 if parsed is None:
                     break
                 value, position = parsed
-                reply = self._waiting.popleft()
                 self._received += 1
+                if self._checks:
+                    problem = self._checks.popleft()(value)
+                    if problem is not None:
+                        self.fail(StoreUnavailable(f"redis: {problem}"))
+                        return
+                    continue
+                reply = self._waiting.popleft()
                 if not reply.done():
                     reply.set_result(value)
                 if type(value) is RespError and value.kind in DROPPING_ERRORS:
@@ -247,13 +251,6 @@ class _Connection(asyncio.Protocol):
             oldest.rounds += 1
             oldest.deadline, oldest.cpu_start = now + self._timeout_s, time.process_time()
         self._watchdog = self._loop.call_at(oldest.deadline, self._check_deadlines)
-
-    def _check_handshake(self, rule: Check, reply: asyncio.Future[Any]) -> None:
-        if reply.cancelled() or reply.exception() is not None:
-            return
-        problem = rule(reply.result())
-        if problem is not None:
-            self.fail(StoreUnavailable(f"redis: {problem}"))
 
 
 def handshake(address: RedisAddress, verify_role: bool, greeting: tuple[bytes, ...]) -> list[tuple[bytes, Check]]:

@@ -9,7 +9,8 @@ The channel keeps one connection to the slot's primary, found through `CLUSTER S
 known nodes (all asked at once, the first answer wins). Replies are followed: MOVED points the
 channel at the new owner (the old connection delivers what it owes, then closes), ASK sends
 `ASKING` and the command once to the importing node, TRYAGAIN (a script whose keys are split
-by a migration in progress) retries shortly after; a call stops following after `timeout_s`.
+by a migration in progress: some moved, some not) retries every few ms; a call stops following
+`timeout_s` after it was made, and then fails with `StoreUnavailable` like any other.
 A failed connection or CLUSTERDOWN looks the slot map up afresh on the next command.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .redis_url import ClusterAddress, RedisAddress
 from .resp import RespError, encode_command
 
 SLOTS = 16384
-REDIRECTS = 5             # MOVED / ASK / TRYAGAIN followed per call, at most
+REDIRECTS = 5             # MOVED / ASK followed per call, at most (TRYAGAIN: until the deadline)
 TRYAGAIN_DELAY_S = 0.005
 MAX_ASKED = 8             # nodes asked at once for the slot map
 CLUSTER_SLOTS = encode_command(["CLUSTER", "SLOTS"])
@@ -139,7 +140,7 @@ class ClusterChannel:
             return
         value = reply.result()
         if type(value) is RespError and value.kind in ("MOVED", "ASK", "TRYAGAIN"):
-            if left and reply.get_loop().time() < until:
+            if (left or value.kind == "TRYAGAIN") and reply.get_loop().time() < until:
                 self._follow(settled, command, until, left - 1, value)
             else:
                 settled.set_exception(StoreUnavailable(f"redis: {value.kind}"))
@@ -147,11 +148,12 @@ class ClusterChannel:
         settled.set_result(value)
 
     def _follow(self, settled: asyncio.Future[Any], command: bytes, until: float, left: int, error: RespError) -> None:
-        arrived = partial(self._arrived, settled, command, until, left)
-        if error.kind == "TRYAGAIN":
+        if error.kind == "TRYAGAIN":   # retried until `until`, however often
+            arrived = partial(self._arrived, settled, command, until, left + 1)
             loop = asyncio.get_running_loop()
             loop.call_later(TRYAGAIN_DELAY_S, lambda: self._primary.call(command).add_done_callback(arrived))
             return
+        arrived = partial(self._arrived, settled, command, until, left)
         node = _target(error, self._locator.owner)
         if error.kind == "MOVED":
             if self._locator.moved(node):

@@ -1,0 +1,175 @@
+"""The store on highly available Redis, against real servers (tests/redis_ha.py): Sentinel
+discovery verified with ROLE and repeated after READONLY, a Cluster slot migrated under load,
+and what every store connection does (TCP keepalive, CLIENT SETNAME)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+from typing import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from gateway.limits import LimitRule, RedisStore, StoreUnavailable
+from gateway.limits.channel import KEEPALIVE_IDLE_S, client_name
+from gateway.limits.cluster import key_slot
+from gateway.limits.resp import parse_reply
+
+from .conftest import free_port
+from .redis_ha import SERVICE, ClusterSet, Node, SentinelSet, data_node, migrate_slot
+
+RULES = [LimitRule("user", "ha", 1000), LimitRule("global", "global", 100_000)]
+
+
+async def fake_sentinel(port_of_primary: int) -> AsyncIterator[int]:
+    """A sentinel that names `port_of_primary` as the primary, whatever it is."""
+    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        buffer = b""
+        while data := await reader.read(65536):
+            buffer += data
+            while (parsed := parse_reply(buffer)) is not None:
+                command, used = parsed
+                buffer = buffer[used:]
+                if command[0].upper() == b"SENTINEL":
+                    port = str(port_of_primary).encode()
+                    writer.write(b"*2\r\n$9\r\n127.0.0.1\r\n$%d\r\n%s\r\n" % (len(port), port))
+                else:
+                    writer.write(b"+OK\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(session, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+
+
+async def using(url: str, action: Callable[[RedisStore], Awaitable[object]]) -> object:
+    store = RedisStore(url, timeout_s=2.0)
+    try:
+        return await action(store)
+    finally:
+        await store.close()
+
+
+async def test_sentinel_names_the_primary_even_with_a_dead_sentinel_listed(sentinel_url: str,
+                                                                          sentinel_set: SentinelSet) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    url = sentinel_url.replace("redis+sentinel://", f"redis+sentinel://{dead},")
+    assert (await using(url, lambda s: s.acquire(RULES))).allowed
+    client = sentinel_set.primary().client()
+    try:
+        assert client.exists("{ddmgw}:rl:ha")
+    finally:
+        client.close()
+
+
+async def test_a_sentinel_naming_a_replica_is_not_believed(sentinel_set: SentinelSet) -> None:
+    async for port in fake_sentinel(sentinel_set.replica().port):
+        with pytest.raises(StoreUnavailable, match="ROLE slave, not the primary"):
+            await using(f"redis+sentinel://127.0.0.1:{port}/{SERVICE}", lambda s: s.acquire(RULES))
+
+
+async def test_no_sentinel_answering_or_an_unknown_service_is_unavailable(sentinel_set: SentinelSet) -> None:
+    with pytest.raises(StoreUnavailable, match="no sentinel named a primary .*ConnectionRefusedError"):
+        await using(f"redis+sentinel://127.0.0.1:{free_port()},127.0.0.1:{free_port()}/{SERVICE}",
+                    lambda s: s.acquire(RULES))
+    unknown = sentinel_set.url.replace(f"/{SERVICE}/", "/nosuchservice/")
+    with pytest.raises(StoreUnavailable, match="unknown service"):
+        await using(unknown, lambda s: s.acquire(RULES))
+
+
+@pytest.fixture
+def two_nodes(tmp_path) -> AsyncIterator[tuple[Node, Node]]:
+    nodes = (data_node(tmp_path / "a"), data_node(tmp_path / "b"))
+    try:
+        for node in nodes:
+            node.start()
+        yield nodes
+    finally:
+        for node in nodes:
+            node.kill()
+
+
+def connections_named(node: Node, name: str) -> int:
+    client = node.client()
+    try:
+        return sum(1 for entry in client.client_list() if entry.get("name") == name)
+    finally:
+        client.close()
+
+
+async def test_readonly_drops_the_connection_and_the_next_call_connects_anew(two_nodes) -> None:
+    """A node demoted under the store (what a DNS-based failover leaves behind): the call fails
+    with READONLY, the connection is dropped rather than kept, and once the node takes writes
+    again the same store serves on a new connection, without a restart."""
+    node, other = two_nodes
+    store = RedisStore(f"redis://127.0.0.1:{node.port}/0", timeout_s=2.0)
+    admin = node.client()
+    try:
+        assert (await store.acquire(RULES)).allowed
+        assert connections_named(node, client_name()) == 1
+        admin.execute_command("REPLICAOF", "127.0.0.1", other.port)
+        with pytest.raises(StoreUnavailable, match="READONLY"):
+            await store.acquire(RULES)
+        for _ in range(100):   # the socket closes on the loop's next turns
+            if connections_named(node, client_name()) == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert connections_named(node, client_name()) == 0
+        admin.execute_command("REPLICAOF", "NO", "ONE")
+        assert (await store.acquire(RULES)).allowed
+        assert connections_named(node, client_name()) == 1
+    finally:
+        admin.close()
+        await store.close()
+
+
+async def test_every_connection_keeps_alive_and_names_itself(redis_url: str) -> None:
+    store = RedisStore(redis_url, timeout_s=2.0)
+    try:
+        await store.ping()
+        transport = store._channel._connection._transport   # the one connection of the channel
+        sock = transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == KEEPALIVE_IDLE_S
+        assert await store._call(["CLIENT", "GETNAME"]) == f"ddm-gateway:{socket.gethostname()}:{os.getpid()}".encode()
+    finally:
+        await store.close()
+
+
+async def test_a_slot_migrated_under_load_reaches_no_caller(redis_cluster: ClusterSet, cluster_url: str) -> None:
+    """The store's slot moves to another primary, key by key (ASK, TRYAGAIN while a script's
+    keys are split), then for good (MOVED), while checks keep coming: every check is answered
+    and the count stays exact."""
+    slot = key_slot("ddmgw")
+    source = redis_cluster.owner_of(slot)
+    target = next(node for node in redis_cluster.nodes if node is not source)
+    store = RedisStore(cluster_url, timeout_s=2.0)
+    users = [LimitRule("user", f"mover-{i}", 10_000) for i in range(30)]
+    done = threading.Event()
+    answered = 0
+
+    async def load() -> None:
+        nonlocal answered
+        while not done.is_set():
+            decisions = await asyncio.gather(*(store.acquire([user, RULES[1]]) for user in users))
+            assert all(d.allowed for d in decisions)
+            answered += len(decisions)
+
+    try:
+        await store.acquire(RULES)
+        loader = asyncio.ensure_future(load())
+        await asyncio.sleep(0.2)
+        await asyncio.to_thread(migrate_slot, redis_cluster, slot, source, target,
+                                lambda: done.wait(0.01))
+        await asyncio.sleep(0.2)
+        done.set()
+        await loader
+        assert redis_cluster.owner_of(slot) is target
+        decision = await store.acquire(RULES)
+        assert decision.states[1].remaining == 100_000 - answered - 2
+    finally:
+        done.set()
+        await store.close()
