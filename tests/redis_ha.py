@@ -102,8 +102,9 @@ class Node:
 
 def data_node(workdir: Path, *extra: str) -> Node:
     port = free_low_port()
+    # A replica is in sync at once, not after the default 5 s wait for more replicas to join.
     return Node(port, workdir, ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                                "--dir", str(workdir), *extra])
+                                "--dir", str(workdir), "--repl-diskless-sync-delay", "0", *extra])
 
 
 @dataclass
@@ -142,8 +143,14 @@ class SentinelSet:
 
     def wait_settled(self, timeout_s: float = 20.0) -> None:
         """Every sentinel knows the others and the replica, and the replica is in sync."""
+        def in_sync() -> bool:
+            client = self.replica().client()
+            try:
+                return client.info("replication")["master_link_status"] == "up"
+            finally:
+                client.close()
+
         def settled() -> bool:
-            primary = self.primary()
             for sentinel in self.sentinels:
                 client = sentinel.client()
                 try:
@@ -154,11 +161,7 @@ class SentinelSet:
                         return False
                 finally:
                     client.close()
-            client = primary.client()
-            try:
-                return client.info("replication")["connected_slaves"] >= 1
-            finally:
-                client.close()
+            return in_sync()
         wait_until(settled, timeout_s, "sentinel set settled")
 
     def primary_port(self) -> int:
