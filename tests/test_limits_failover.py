@@ -112,7 +112,7 @@ def promoted(sentinels: SentinelSet, old_port: int) -> None:
 def global_hits(sentinels: SentinelSet) -> int:
     client = sentinels.primary().client()
     try:
-        return int(client.zcard("{ddmgw}:rl:global"))
+        return int(client.zcard("ddmgw:rl:global"))
     finally:
         client.close()
 

@@ -55,7 +55,7 @@ def guarded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
 def keys_in_db(server: dict[str, object], db: int) -> list[bytes]:
     client = redis.Redis(port=server["port"], password=PASSWORD, db=db)
     try:
-        return client.keys("{ddmgw}:*")
+        return client.keys("ddmgw:*")
     finally:
         client.close()
 

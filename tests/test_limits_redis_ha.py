@@ -60,7 +60,7 @@ async def test_sentinel_names_the_primary_even_with_a_dead_sentinel_listed(senti
     assert (await using(url, lambda s: s.acquire(RULES))).allowed
     client = sentinel_set.primary().client()
     try:
-        assert client.exists("{ddmgw}:rl:ha")
+        assert client.exists("ddmgw:rl:ha")
     finally:
         client.close()
 
@@ -168,6 +168,12 @@ async def test_a_slot_migrated_under_load_reaches_no_caller(redis_cluster: Clust
         done.set()
         await loader
         assert redis_cluster.owner_of(slot) is target
+        client = target.client()
+        try:
+            keys = client.keys("*")
+        finally:
+            client.close()
+        assert keys and all(key.startswith(b"{ddmgw}:") for key in keys)   # one hash tag, one slot
         decision = await store.acquire(RULES)
         assert decision.states[1].remaining == 100_000 - answered - 2
     finally:

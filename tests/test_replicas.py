@@ -129,10 +129,10 @@ def test_rejected_requests_leave_no_hit_in_redis(gateways: GatewayProcesses, red
     assert Counter(r.status for r in replies) == {200: 60, 429: 30}
     client = redis.Redis.from_url(redis_url)
     try:
-        windows = {key.decode(): client.zcard(key) for key in client.scan_iter("{ddmgw}:rl:*")}
+        windows = {key.decode(): client.zcard(key) for key in client.scan_iter("ddmgw:rl:*")}
     finally:
         client.close()
-    assert sorted(windows.values()) == [60, 60] and "{ddmgw}:rl:global" in windows
+    assert sorted(windows.values()) == [60, 60] and "ddmgw:rl:global" in windows
 
 
 def test_revoked_token_is_refused_by_the_other_replicas_within_a_second(
@@ -162,7 +162,7 @@ def test_five_bad_signatures_over_three_replicas_lock_the_key_everywhere(
         assert reply.json()["error_msg"].endswith("AK access failed to reach the limit,forbidden.")
     client = redis.Redis.from_url(redis_url)
     try:
-        lock_ms = client.pttl("{ddmgw}:lock:ak:" + DAVE_AK)
+        lock_ms = client.pttl("ddmgw:lock:ak:" + DAVE_AK)
     finally:
         client.close()
     assert 290_000 < lock_ms <= 300_000   # five minutes, on the server's clock

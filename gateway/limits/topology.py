@@ -16,3 +16,9 @@ def open_channel(address: StoreAddress, *, timeout_s: float, slot: int, greeting
     if isinstance(address, ClusterAddress):
         return ClusterChannel(address, timeout_s=timeout_s, slot=slot, greeting=greeting)
     return RedisChannel(address, timeout_s=timeout_s, greeting=greeting)
+
+
+def key_prefix(address: StoreAddress, namespace: str) -> str:
+    """`{ddmgw}:` on a Cluster (a hash tag: every key in one slot), `ddmgw:` elsewhere (the names
+    one node and Sentinel have always used, so a rolling upgrade keeps sharing state)."""
+    return f"{{{namespace}}}:" if isinstance(address, ClusterAddress) else f"{namespace}:"
