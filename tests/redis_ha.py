@@ -188,9 +188,10 @@ class SentinelSet:
 
 @dataclass
 class ClusterSet:
-    """Three primaries (no replicas) holding all 16384 slots."""
+    """Three primaries holding all 16384 slots, each with `replicas` replicas."""
 
     root: Path
+    replicas: int = 0
     nodes: list[Node] = field(default_factory=list)
 
     @property
@@ -198,19 +199,24 @@ class ClusterSet:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
     def start(self) -> "ClusterSet":
-        for index in range(3):
+        for index in range(3 * (1 + self.replicas)):
             node = data_node(self.root / f"c{index}", "--cluster-enabled", "yes", "--cluster-config-file",
                              "nodes.conf", "--cluster-node-timeout", "1000")
             node.start()
             self.nodes.append(node)
         subprocess.run([shutil.which("redis-cli") or "redis-cli", "--cluster", "create",
-                        *(f"127.0.0.1:{n.port}" for n in self.nodes), "--cluster-yes"],
+                        *(f"127.0.0.1:{n.port}" for n in self.nodes), "--cluster-replicas", str(self.replicas),
+                        "--cluster-yes"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
         wait_until(self.healthy, 20, "cluster state ok")
         return self
 
+    def live(self) -> list[Node]:
+        return [node for node in self.nodes if node.process is not None]
+
     def healthy(self) -> bool:
-        for node in self.nodes:
+        """Every live node sees all slots served (and, with replicas, every replica in sync)."""
+        for node in self.live():
             client = node.client()
             try:
                 if client.cluster("INFO").get("cluster_state") != "ok":
@@ -220,7 +226,7 @@ class ClusterSet:
         return True
 
     def owner_of(self, slot: int) -> Node:
-        client = self.nodes[0].client()
+        client = self.live()[0].client()
         try:
             for first, last, primary, *_ in client.execute_command("CLUSTER SLOTS"):
                 if first <= slot <= last:
@@ -287,10 +293,10 @@ def start_sentinel_set() -> tuple[SentinelSet, tempfile.TemporaryDirectory[str]]
     return sentinels, workdir
 
 
-def start_cluster() -> tuple[ClusterSet, tempfile.TemporaryDirectory[str]]:
+def start_cluster(replicas: int = 0) -> tuple[ClusterSet, tempfile.TemporaryDirectory[str]]:
     require_binaries("redis-server", "redis-cli")
     workdir = tempfile.TemporaryDirectory(prefix="ddmgw-cluster-")
-    cluster = ClusterSet(Path(workdir.name))
+    cluster = ClusterSet(Path(workdir.name), replicas)
     try:
         cluster.start()
     except BaseException:

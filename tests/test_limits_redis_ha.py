@@ -7,7 +7,7 @@ import asyncio
 import os
 import socket
 import threading
-from typing import AsyncIterator, Awaitable, Callable
+from typing import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
@@ -17,7 +17,7 @@ from gateway.limits.cluster import key_slot
 from gateway.limits.resp import parse_reply
 
 from .conftest import free_port
-from .redis_ha import SERVICE, ClusterSet, Node, SentinelSet, data_node, migrate_slot
+from .redis_ha import SERVICE, ClusterSet, Node, SentinelSet, data_node, migrate_slot, start_cluster
 
 RULES = [LimitRule("user", "ha", 1000), LimitRule("global", "global", 100_000)]
 
@@ -178,4 +178,60 @@ async def test_a_slot_migrated_under_load_reaches_no_caller(redis_cluster: Clust
         assert decision.states[1].remaining == 100_000 - answered - 2
     finally:
         done.set()
+        await store.close()
+
+
+@pytest.fixture
+def cluster_with_replicas() -> Iterator[ClusterSet]:
+    """Three primaries with a replica each: this test kills a primary, so it has its own."""
+    cluster, workdir = start_cluster(replicas=1)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        workdir.cleanup()
+
+
+def replica_of(cluster: ClusterSet, primary: Node) -> Node:
+    for node in cluster.live():
+        client = node.client()
+        try:
+            info = client.info("replication")
+        finally:
+            client.close()
+        if info["role"] == "slave" and int(info["master_port"]) == primary.port and info["master_link_status"] == "up":
+            return node
+    raise LookupError(primary.port)
+
+
+async def test_a_cluster_failover_is_followed_through_the_slot_map(cluster_with_replicas: ClusterSet) -> None:
+    """The slot's primary dies, the Cluster promotes its replica: the store reads the slot map
+    again after the failed connection and goes on with the counts the replica holds."""
+    cluster, slot = cluster_with_replicas, key_slot("ddmgw")
+    store = RedisStore(cluster.url, timeout_s=2.0)
+    try:
+        for _ in range(5):
+            assert (await store.acquire(RULES)).allowed
+        primary = cluster.owner_of(slot)
+        replica = replica_of(cluster, primary)
+        client = replica.client()
+        try:
+            client.execute_command("READONLY")   # a Cluster replica answers reads only after this
+            for _ in range(100):                 # replication is asynchronous: let it catch up
+                if client.zcard("{ddmgw}:rl:global") == 5:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            client.close()
+        primary.kill()
+        outcomes = []
+        for _ in range(400):   # cluster-node-timeout is 1 s; the promotion follows
+            try:
+                outcomes.append((await store.acquire(RULES)).states[1].remaining)
+                break
+            except StoreUnavailable:
+                await asyncio.sleep(0.05)
+        assert outcomes == [100_000 - 6], "not served again after the failover"
+        assert cluster.owner_of(slot) is replica
+    finally:
         await store.close()
