@@ -1,6 +1,6 @@
-"""Sentinel failover under load from two gateway replicas, with real processes: the primary is
+"""Failover under load from two gateway replicas, with real processes: Sentinel's primary is
 killed (refuses at once) or stopped with SIGSTOP (silent), Sentinel promotes the replica, and
-the gateways follow without a restart.
+the gateways follow without a restart; a Cluster's slot is migrated under them.
 
 The replicas run in this process (tests/test_replicas_support.start_replicas), each with its own
 store, breaker and fallback; the Redis servers and sentinels are processes (tests/redis_ha.py).
@@ -18,10 +18,11 @@ from typing import Iterator
 
 import pytest
 
+from gateway.limits.cluster import key_slot
 from gateway.limits.deadline import GRACE_ROUNDS
 
 from .harness import ALICE_AK, ALICE_SK, BOB_AK, BOB_SK, CAROL_AK, CAROL_SK, DAVE_AK, DAVE_SK
-from .redis_ha import SentinelSet, start_sentinel_set, wait_until
+from .redis_ha import ClusterSet, SentinelSet, migrate_slot, start_sentinel_set, wait_until
 from .stack import Reply, http
 from .test_replicas_support import INSTANCES_PATH, Replicas, readyz, send_concurrently, start_replicas
 
@@ -178,3 +179,30 @@ def test_silent_primary_bounded_latency_breaker_then_recovery(sentinels: Sentine
     assert slowest < LATENCY_BOUND_S
     wait_until(lambda: {readyz(url)[1]["checks"]["store"] for url in gateways.admin_urls} == {"ok"}, 5, "store ok")
     assert_exact_again(gateways)
+
+
+def test_cluster_slot_migrated_under_load_reaches_no_client(tmp_path, redis_cluster: ClusterSet,
+                                                              cluster_url: str) -> None:
+    """The store's slot moves to another primary (ASK and TRYAGAIN while its keys move, MOVED
+    after) while two gateways serve Alice: every request is answered 200."""
+    gateways = start_replicas(str(tmp_path), 2, cluster_url, on_failure="open", replicas=2,
+                              store_timeout_ms=STORE_TIMEOUT_MS,
+                              limits={"global_per_minute": 10**7, "users": {"alice": 10**6}})
+    slot = key_slot("ddmgw")
+    source = redis_cluster.owner_of(slot)
+    target = next(node for node in redis_cluster.nodes if node is not source)
+    load = Load(gateways.urls).start()
+    try:
+        load.wait_for(SHARED, after=0.0)
+        time.sleep(0.3)
+        migrate_slot(redis_cluster, slot, source, target, lambda: time.sleep(0.01))
+        moved_at = time.monotonic()
+        load.wait_for(SHARED, after=moved_at)
+        time.sleep(0.3)
+    finally:
+        samples = load.stop()
+        gateways.close()
+    assert redis_cluster.owner_of(slot) is target
+    assert {s.reply.status for s in samples} == {200}, Counter(s.reply.status for s in samples)
+    fallback = sum(1 for s in samples if s.policy == FALLBACK)
+    print(f"\ncluster migration: {len(samples)} requests, {fallback} served by a fallback")
