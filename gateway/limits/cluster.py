@@ -53,6 +53,7 @@ class ClusterLocator:
         self._nodes: dict[Node, RedisChannel] = {}
         self._hint: Node | None = None
         self.owner: Node | None = None
+        self.seed: Node = self._known[0]
 
     def node(self, node: Node) -> RedisChannel:
         """A channel to one node (slot map questions, ASK), opened on first use."""
@@ -154,7 +155,7 @@ class ClusterChannel:
             loop.call_later(TRYAGAIN_DELAY_S, lambda: self._primary.call(command).add_done_callback(arrived))
             return
         arrived = partial(self._arrived, settled, command, until, left)
-        node = _target(error, self._locator.owner)
+        node = _target(error, self._locator.owner or self._locator.seed)
         if error.kind == "MOVED":
             if self._locator.moved(node):
                 self._primary.retire()
@@ -171,10 +172,10 @@ def _node(entry: list[Any], asked: Node) -> Node:
     return host, int(entry[1])
 
 
-def _target(error: RespError, current: Node | None) -> Node:
+def _target(error: RespError, current: Node) -> Node:
     """`MOVED 3999 127.0.0.1:6381` -> the node; `:6381` (no host announced) keeps the host."""
     host, _, port = str(error).split(" ")[2].rpartition(":")
-    return (host or (current[0] if current else "127.0.0.1")), int(port)
+    return host or current[0], int(port)
 
 
 def _ignore(reply: asyncio.Future[Any]) -> None:

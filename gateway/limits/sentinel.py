@@ -52,12 +52,12 @@ class SentinelChannel(RedisChannel):
     """A channel to the primary that keeps its own connections to the sentinels."""
 
     def __init__(self, address: SentinelAddress, *, timeout_s: float, greeting: Sequence[bytes] = ()) -> None:
-        self._locator = SentinelLocator(address, timeout_s=timeout_s)
-        super().__init__(self._locator, timeout_s=timeout_s, greeting=greeting)
+        self._discovery = SentinelLocator(address, timeout_s=timeout_s)
+        super().__init__(self._discovery, timeout_s=timeout_s, greeting=greeting)
 
     async def close(self) -> None:
         await super().close()
-        await self._locator.close()
+        await self._discovery.close()
 
 
 def primary_named(answer: asyncio.Future[Any]) -> tuple[str, int] | str:
