@@ -17,7 +17,8 @@ from gateway.limits.cluster import key_slot
 from gateway.limits.resp import parse_reply
 
 from .conftest import free_port
-from .redis_ha import SERVICE, ClusterSet, Node, SentinelSet, data_node, migrate_slot, start_cluster
+from .redis_ha import (SERVICE, ClusterSet, Node, SentinelSet, data_node, migrate_slot, start_cluster,
+                       start_sentinel_set)
 
 RULES = [LimitRule("user", "ha", 1000), LimitRule("global", "global", 100_000)]
 
@@ -233,5 +234,51 @@ async def test_a_cluster_failover_is_followed_through_the_slot_map(cluster_with_
                 await asyncio.sleep(0.05)
         assert outcomes == [100_000 - 6], "not served again after the failover"
         assert cluster.owner_of(slot) is replica
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def own_sentinels() -> Iterator[SentinelSet]:
+    """A Sentinel set of its own: the test fails it over."""
+    started, workdir = start_sentinel_set()
+    try:
+        yield started
+    finally:
+        started.stop()
+        workdir.cleanup()
+
+
+async def test_a_manual_failover_is_followed_without_a_restart(own_sentinels: SentinelSet) -> None:
+    """SENTINEL FAILOVER demotes a primary that is still up (and kills its clients' connections);
+    the store asks the sentinels again on its next call and goes on, on the promoted replica,
+    with the count the replica holds. A call caught in between fails with the demoted node's
+    READONLY, its ROLE, or the closed connection, and with nothing else."""
+    old = own_sentinels.primary()
+    store = RedisStore(own_sentinels.url, timeout_s=2.0)
+    try:
+        for _ in range(3):
+            assert (await store.acquire(RULES)).allowed
+        client = own_sentinels.sentinels[0].client()
+        try:
+            client.execute_command("SENTINEL FAILOVER", SERVICE)
+        finally:
+            client.close()
+        failures: list[str] = []
+        remaining = None
+        for _ in range(200):
+            try:
+                remaining = (await store.acquire(RULES)).states[1].remaining
+            except StoreUnavailable as exc:
+                failures.append(str(exc))
+                await asyncio.sleep(0.05)
+                continue
+            if own_sentinels.primary_port() != old.port:
+                break
+            await asyncio.sleep(0.05)
+        assert own_sentinels.primary_port() != old.port
+        assert set(failures) <= {"redis: READONLY", "redis: ROLE slave, not the primary", "redis: ConnectionError"}
+        assert remaining is not None and remaining <= 100_000 - 4   # the three hits before survived
+        assert (await store.acquire(RULES)).states[1].remaining == remaining - 1
     finally:
         await store.close()
