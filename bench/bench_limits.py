@@ -193,14 +193,10 @@ def throwaway(topology: str) -> Iterator[str]:
         with throwaway_redis() as url:
             yield url
         return
-    from tests.redis_ha import start_cluster, start_sentinel_set   # the tests' real processes
+    from tests.redis_ha import running_cluster, running_sentinels   # the tests' real processes
 
-    started, workdir = start_sentinel_set() if topology == "sentinel" else start_cluster()
-    try:
+    with running_sentinels() if topology == "sentinel" else running_cluster() as started:
         yield started.url
-    finally:
-        started.stop()
-        workdir.cleanup()
 
 
 async def run_all(urls: dict[str, str], seconds: float, concurrency: int, rounds: int) -> None:

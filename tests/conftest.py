@@ -120,16 +120,20 @@ def gateway_log_file() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def sentinel_set() -> Iterator["SentinelSet"]:
-    """A Sentinel-managed primary and replica that no test fails over (tests/redis_ha.py);
-    failover tests start their own."""
-    from .redis_ha import start_sentinel_set
+    """A Sentinel-managed primary and replica that no test fails over (tests/redis_ha.py)."""
+    from .redis_ha import running_sentinels
 
-    sentinels, workdir = start_sentinel_set()
-    try:
+    with running_sentinels() as sentinels:
         yield sentinels
-    finally:
-        sentinels.stop()
-        workdir.cleanup()
+
+
+@pytest.fixture
+def own_sentinels() -> Iterator["SentinelSet"]:
+    """A Sentinel set of the test's own, for tests that fail it over."""
+    from .redis_ha import running_sentinels
+
+    with running_sentinels() as sentinels:
+        yield sentinels
 
 
 @pytest.fixture
@@ -145,15 +149,11 @@ def sentinel_url(sentinel_set: "SentinelSet") -> str:
 
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator["ClusterSet"]:
-    """A 3-primary Redis Cluster (tests/redis_ha.py) shared by the tests that do not reshard it."""
-    from .redis_ha import start_cluster
+    """A 3-primary Redis Cluster (tests/redis_ha.py) for the tests that do not kill its nodes."""
+    from .redis_ha import running_cluster
 
-    cluster, workdir = start_cluster()
-    try:
+    with running_cluster() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
-        workdir.cleanup()
 
 
 @pytest.fixture

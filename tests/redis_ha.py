@@ -15,9 +15,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 import redis
@@ -280,27 +281,25 @@ def migrate_slot(cluster: ClusterSet, slot: int, source: Node, target: Node,
         dst.close()
 
 
-def start_sentinel_set() -> tuple[SentinelSet, tempfile.TemporaryDirectory[str]]:
+@contextmanager
+def running_sentinels() -> Iterator[SentinelSet]:
+    """A started Sentinel set in a temporary directory, stopped and removed afterwards."""
     require_binaries("redis-server")
-    workdir = tempfile.TemporaryDirectory(prefix="ddmgw-sentinel-")
-    sentinels = SentinelSet(Path(workdir.name))
-    try:
-        sentinels.start()
-    except BaseException:
-        sentinels.stop()
-        workdir.cleanup()
-        raise
-    return sentinels, workdir
+    with tempfile.TemporaryDirectory(prefix="ddmgw-sentinel-") as workdir:
+        sentinels = SentinelSet(Path(workdir))
+        try:
+            yield sentinels.start()
+        finally:
+            sentinels.stop()
 
 
-def start_cluster(replicas: int = 0) -> tuple[ClusterSet, tempfile.TemporaryDirectory[str]]:
+@contextmanager
+def running_cluster(replicas: int = 0) -> Iterator[ClusterSet]:
+    """A started 3-primary Cluster (`replicas` per primary), stopped and removed afterwards."""
     require_binaries("redis-server", "redis-cli")
-    workdir = tempfile.TemporaryDirectory(prefix="ddmgw-cluster-")
-    cluster = ClusterSet(Path(workdir.name), replicas)
-    try:
-        cluster.start()
-    except BaseException:
-        cluster.stop()
-        workdir.cleanup()
-        raise
-    return cluster, workdir
+    with tempfile.TemporaryDirectory(prefix="ddmgw-cluster-") as workdir:
+        cluster = ClusterSet(Path(workdir), replicas)
+        try:
+            yield cluster.start()
+        finally:
+            cluster.stop()

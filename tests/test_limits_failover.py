@@ -22,7 +22,7 @@ from gateway.limits.cluster import key_slot
 from gateway.limits.deadline import GRACE_ROUNDS
 
 from .harness import ALICE_AK, ALICE_SK, BOB_AK, BOB_SK, CAROL_AK, CAROL_SK, DAVE_AK, DAVE_SK
-from .redis_ha import ClusterSet, SentinelSet, migrate_slot, start_sentinel_set, wait_until
+from .redis_ha import ClusterSet, SentinelSet, migrate_slot, wait_until
 from .stack import Reply, http
 from .test_replicas_support import INSTANCES_PATH, Replicas, readyz, send_concurrently, start_replicas
 
@@ -83,19 +83,8 @@ class Load:
 
 
 @pytest.fixture
-def sentinels() -> Iterator[SentinelSet]:
-    """A Sentinel set of its own: these tests fail it over."""
-    started, workdir = start_sentinel_set()
-    try:
-        yield started
-    finally:
-        started.stop()
-        workdir.cleanup()
-
-
-@pytest.fixture
-def gateways(tmp_path, sentinels: SentinelSet) -> Iterator[Replicas]:
-    replicas = start_replicas(str(tmp_path), 2, sentinels.url, on_failure="open", replicas=2,
+def gateways(tmp_path, own_sentinels: SentinelSet) -> Iterator[Replicas]:
+    replicas = start_replicas(str(tmp_path), 2, own_sentinels.url, on_failure="open", replicas=2,
                               store_timeout_ms=STORE_TIMEOUT_MS,
                               limits={"global_per_minute": 10**7, "users": {"alice": 10**6}})
     try:
@@ -129,16 +118,16 @@ def assert_exact_again(gateways: Replicas) -> None:
     pytest.fail("every attempt met an open breaker after the failover")
 
 
-def test_killed_primary_the_gateways_follow_the_promoted_replica(sentinels: SentinelSet, gateways: Replicas) -> None:
+def test_killed_primary_the_gateways_follow_the_promoted_replica(own_sentinels: SentinelSet, gateways: Replicas) -> None:
     load = Load(gateways.urls).start()
     try:
         load.wait_for(SHARED, after=0.0)
         time.sleep(0.3)
-        old = sentinels.primary()
+        old = own_sentinels.primary()
         killed_at = time.monotonic()
         old.kill()
         load.wait_for(FALLBACK, after=killed_at)
-        promoted(sentinels, old.port)
+        promoted(own_sentinels, old.port)
         back_at = load.wait_for(SHARED, after=killed_at + 0.05)
         time.sleep(0.3)
     finally:
@@ -148,7 +137,7 @@ def test_killed_primary_the_gateways_follow_the_promoted_replica(sentinels: Sent
     # Hits acknowledged by the old primary but never replicated are what an asynchronous
     # failover loses: at most the checks in flight at the kill (here: none on loopback).
     shared = sum(1 for s in samples if s.policy == SHARED)
-    lost = shared - global_hits(sentinels)
+    lost = shared - global_hits(own_sentinels)
     print(f"killed primary: {shared} checks on the shared store, {lost} lost in the failover")
     assert 0 <= lost <= LOAD_THREADS
     for admin_url in gateways.admin_urls:
@@ -156,9 +145,9 @@ def test_killed_primary_the_gateways_follow_the_promoted_replica(sentinels: Sent
     assert_exact_again(gateways)
 
 
-def test_silent_primary_bounded_latency_breaker_then_recovery(sentinels: SentinelSet, gateways: Replicas) -> None:
+def test_silent_primary_bounded_latency_breaker_then_recovery(own_sentinels: SentinelSet, gateways: Replicas) -> None:
     load = Load(gateways.urls).start()
-    old = sentinels.primary()
+    old = own_sentinels.primary()
     try:
         load.wait_for(SHARED, after=0.0)
         time.sleep(0.3)
@@ -166,7 +155,7 @@ def test_silent_primary_bounded_latency_breaker_then_recovery(sentinels: Sentine
         old.pause()
         load.wait_for(FALLBACK, after=stopped_at)
         assert {readyz(url)[1]["checks"]["store"] for url in gateways.admin_urls} == {"degraded"}
-        promoted(sentinels, old.port)
+        promoted(own_sentinels, old.port)
         back_at = load.wait_for(SHARED, after=stopped_at + 0.05)
         old.resume()   # Sentinel turns it into a replica of the new primary
         time.sleep(0.5)

@@ -14,36 +14,25 @@ import pytest
 from gateway.limits import LimitRule, RedisStore, StoreUnavailable
 from gateway.limits.channel import KEEPALIVE_IDLE_S, client_name
 from gateway.limits.cluster import key_slot
-from gateway.limits.resp import parse_reply
 
 from .conftest import free_port
-from .redis_ha import (SERVICE, ClusterSet, Node, SentinelSet, data_node, migrate_slot, start_cluster,
-                       start_sentinel_set)
+from .redis_ha import SERVICE, ClusterSet, Node, SentinelSet, data_node, migrate_slot, running_cluster
+from .test_replicas_deadline import serve_resp
 
 RULES = [LimitRule("user", "ha", 1000), LimitRule("global", "global", 100_000)]
 
 
 async def fake_sentinel(port_of_primary: int) -> AsyncIterator[int]:
     """A sentinel that names `port_of_primary` as the primary, whatever it is."""
-    async def session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        buffer = b""
-        while data := await reader.read(65536):
-            buffer += data
-            while (parsed := parse_reply(buffer)) is not None:
-                command, used = parsed
-                buffer = buffer[used:]
-                if command[0].upper() == b"SENTINEL":
-                    port = str(port_of_primary).encode()
-                    writer.write(b"*2\r\n$9\r\n127.0.0.1\r\n$%d\r\n%s\r\n" % (len(port), port))
-                else:
-                    writer.write(b"+OK\r\n")
-        writer.close()
+    port = str(port_of_primary).encode()
 
-    server = await asyncio.start_server(session, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
+    async def answer(command: list[bytes]) -> bytes:
+        if command[0].upper() == b"SENTINEL":
+            return b"*2\r\n$9\r\n127.0.0.1\r\n$%d\r\n%s\r\n" % (len(port), port)
+        return b"+OK\r\n"
+
+    async for address, _ in serve_resp(answer):
+        yield address.port
 
 
 async def using(url: str, action: Callable[[RedisStore], Awaitable[object]]) -> object:
@@ -185,12 +174,8 @@ async def test_a_slot_migrated_under_load_reaches_no_caller(redis_cluster: Clust
 @pytest.fixture
 def cluster_with_replicas() -> Iterator[ClusterSet]:
     """Three primaries with a replica each: this test kills a primary, so it has its own."""
-    cluster, workdir = start_cluster(replicas=1)
-    try:
+    with running_cluster(replicas=1) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
-        workdir.cleanup()
 
 
 def replica_of(cluster: ClusterSet, primary: Node) -> Node:
@@ -236,17 +221,6 @@ async def test_a_cluster_failover_is_followed_through_the_slot_map(cluster_with_
         assert cluster.owner_of(slot) is replica
     finally:
         await store.close()
-
-
-@pytest.fixture
-def own_sentinels() -> Iterator[SentinelSet]:
-    """A Sentinel set of its own: the test fails it over."""
-    started, workdir = start_sentinel_set()
-    try:
-        yield started
-    finally:
-        started.stop()
-        workdir.cleanup()
 
 
 async def test_a_manual_failover_is_followed_without_a_restart(own_sentinels: SentinelSet) -> None:
