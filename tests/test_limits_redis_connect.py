@@ -182,3 +182,26 @@ def test_config_check_reads_the_ha_forms(tmp_path: Path, url: str, problem: str 
     with pytest.raises(ConfigError) as caught:
         parse_config(data)
     assert problem in caught.value.problems
+
+
+async def test_sentinel_credentials_go_to_the_sentinels_and_the_urls_to_the_data_node(guarded_redis) -> None:
+    """`sentinel_password` authenticates to the sentinels only; the URL's password and database
+    are the primary's (a real password-protected redis-server behind a stand-in sentinel)."""
+    from .test_replicas_deadline import serve_resp
+
+    seen: list[list[bytes]] = []
+    port = str(guarded_redis["port"]).encode()
+
+    async def sentinel(command: list[bytes]) -> bytes:
+        seen.append(command)
+        if command[0].upper() == b"AUTH":
+            return b"+OK\r\n" if command[1:] == [b"watcher"] else b"-WRONGPASS invalid password\r\n"
+        if command[:2] == [b"SENTINEL", b"get-master-addr-by-name"] and command[2] == b"orders":
+            return b"*2\r\n$9\r\n127.0.0.1\r\n$%d\r\n%s\r\n" % (len(port), port)
+        return b"+OK\r\n"
+
+    async for address, _ in serve_resp(sentinel):
+        assert await acquire_once(f"redis+sentinel://:{QUOTED}@127.0.0.1:{address.port}/orders/5"
+                                  "?sentinel_password=watcher")
+    assert seen[0] == [b"AUTH", b"watcher"] and PASSWORD.encode() not in b"".join(sum(seen, []))
+    assert keys_in_db(guarded_redis, 5)
