@@ -1,5 +1,6 @@
 """The store on highly available Redis, against real servers (tests/redis_ha.py): Sentinel
-discovery verified with ROLE and repeated after READONLY, a Cluster slot migrated under load,
+discovery (all sentinels asked, the primary verified with ROLE, a manual failover followed),
+READONLY dropping the connection, a Cluster slot migrated under load and a Cluster failover,
 and what every store connection does (TCP keepalive, CLIENT SETNAME)."""
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ async def test_no_sentinel_answering_or_an_unknown_service_is_unavailable(sentin
 
 
 @pytest.fixture
-def two_nodes(tmp_path) -> AsyncIterator[tuple[Node, Node]]:
+def two_nodes(tmp_path) -> Iterator[tuple[Node, Node]]:
     nodes = (data_node(tmp_path / "a"), data_node(tmp_path / "b"))
     try:
         for node in nodes:
