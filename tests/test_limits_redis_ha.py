@@ -91,25 +91,31 @@ def connections_named(node: Node, name: str) -> int:
         client.close()
 
 
-async def test_readonly_drops_the_connection_and_the_next_call_connects_anew(two_nodes) -> None:
-    """A node demoted under the store (what a DNS-based failover leaves behind): the call fails
-    with READONLY, the connection is dropped rather than kept, and once the node takes writes
-    again the same store serves on a new connection, without a restart."""
+@pytest.mark.parametrize("refusal, refuse, resume", [
+    ("READONLY", ["REPLICAOF", "127.0.0.1", "{other}"], ["REPLICAOF", "NO", "ONE"]),
+    ("NOREPLICAS", ["CONFIG", "SET", "min-replicas-to-write", "1"], ["CONFIG", "SET", "min-replicas-to-write", "0"]),
+])
+async def test_a_node_refusing_writes_drops_the_connection_and_the_next_call_connects_anew(
+        two_nodes, refusal: str, refuse: list[str], resume: list[str]) -> None:
+    """A node demoted under the store (what a DNS-based failover leaves behind), or a primary
+    cut off from its replicas: the call fails with the node's refusal, the connection is dropped
+    rather than kept, and once the node takes writes again the same store serves on a new
+    connection, without a restart."""
     node, other = two_nodes
     store = RedisStore(f"redis://127.0.0.1:{node.port}/0", timeout_s=2.0)
     admin = node.client()
     try:
         assert (await store.acquire(RULES)).allowed
         assert connections_named(node, client_name()) == 1
-        admin.execute_command("REPLICAOF", "127.0.0.1", other.port)
-        with pytest.raises(StoreUnavailable, match="READONLY"):
+        admin.execute_command(*(word.format(other=other.port) for word in refuse))
+        with pytest.raises(StoreUnavailable, match=refusal):
             await store.acquire(RULES)
         for _ in range(100):   # the socket closes on the loop's next turns
             if connections_named(node, client_name()) == 0:
                 break
             await asyncio.sleep(0.02)
         assert connections_named(node, client_name()) == 0
-        admin.execute_command("REPLICAOF", "NO", "ONE")
+        admin.execute_command(*resume)
         assert (await store.acquire(RULES)).allowed
         assert connections_named(node, client_name()) == 1
     finally:

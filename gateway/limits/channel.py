@@ -17,7 +17,7 @@ the next command opens a fresh one, as does one after Redis closed the connectio
 Where the connection goes is the `Locator`'s business: a `RedisAddress` is its own, Sentinel's
 (`sentinel.py`) asks the sentinels afresh for every new connection and has the handshake verify
 the node with ROLE. An error reply saying the node cannot serve writes any more (READONLY after a
-failover, LOADING, MASTERDOWN, CLUSTERDOWN) stays with its call like any reply, and then drops
+failover, LOADING, MASTERDOWN, CLUSTERDOWN, NOREPLICAS) stays with its call like any reply, and then drops
 the connection, so the next command goes through the locator again instead of staying on a node
 that will keep refusing. Every connection has TCP keepalive (a peer that vanished without a FIN
 is noticed even while idle) and names itself `ddm-gateway:<host>:<pid>` (CLIENT LIST, CLIENT KILL).
@@ -36,8 +36,10 @@ from .model import StoreUnavailable
 from .redis_url import RedisAddress
 from .resp import ProtocolError, RespError, encode_command, parse_reply
 
-# Error replies after which this node is no use until the topology is looked up again.
-DROPPING_ERRORS = frozenset({"READONLY", "LOADING", "MASTERDOWN", "CLUSTERDOWN"})
+# Error replies after which this node is no use until the topology is looked up again
+# (NOREPLICAS: a primary with min-replicas-to-write cut off from its replicas, as an old primary
+# on the wrong side of a partition is while Sentinel promotes another).
+DROPPING_ERRORS = frozenset({"READONLY", "LOADING", "MASTERDOWN", "CLUSTERDOWN", "NOREPLICAS"})
 KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_PROBES = 10, 5, 3   # a dead peer: ~25 s
 ROLE = encode_command(["ROLE"])
 

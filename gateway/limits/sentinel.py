@@ -6,10 +6,12 @@ connection's handshake (`channel.handshake`): a sentinel that has not yet seen t
 a primary demoted meanwhile, names a replica, and that connection fails instead of serving.
 
 There is no `+switch-master` subscription. The channel looks the primary up again whenever its
-connection fails (refused, reset, silent past the deadline) or the node answers READONLY,
-LOADING or MASTERDOWN, which covers every failover the gateway can notice: a primary that still
-accepts writes after the sentinels replaced it (a partition that cut it off from the sentinels
-but not from this replica) keeps getting them until it is demoted, and then answers READONLY.
+connection fails (refused, reset, silent past the deadline, or killed by Sentinel as it demotes
+the old primary) or the node answers READONLY, LOADING, MASTERDOWN or NOREPLICAS. What that
+cannot see: a primary that still accepts writes after the sentinels replaced it (a partition cut
+it off from the sentinels but not from this gateway) keeps getting them until it is demoted,
+unless it runs with `min-replicas-to-write`, which makes it answer NOREPLICAS once its replicas
+are gone.
 """
 from __future__ import annotations
 
