@@ -135,11 +135,12 @@ def test_killed_primary_the_gateways_follow_the_promoted_replica(own_sentinels: 
     assert {s.reply.status for s in samples} == {200}, Counter(s.reply.status for s in samples)
     print(f"\nkilled primary: shared again {back_at - killed_at:.2f} s after the kill")
     # Hits acknowledged by the old primary but never replicated are what an asynchronous
-    # failover loses: at most the checks in flight at the kill (here: none on loopback).
+    # failover loses: at most the checks in flight at the kill (none, so far, on loopback). A
+    # hit recorded and replicated whose answer the kill swallowed counts the other way.
     shared = sum(1 for s in samples if s.policy == SHARED)
     lost = shared - global_hits(own_sentinels)
     print(f"killed primary: {shared} checks on the shared store, {lost} lost in the failover")
-    assert 0 <= lost <= LOAD_THREADS
+    assert abs(lost) <= LOAD_THREADS
     for admin_url in gateways.admin_urls:
         assert readyz(admin_url)[1]["checks"]["store"] == "ok"
     assert_exact_again(gateways)
