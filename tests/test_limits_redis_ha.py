@@ -56,6 +56,18 @@ async def test_sentinel_names_the_primary_even_with_a_dead_sentinel_listed(senti
         client.close()
 
 
+async def test_a_silent_sentinel_listed_first_does_not_hold_discovery_up(sentinel_url: str) -> None:
+    """All sentinels are asked at once: one that never answers (stopped, not refusing) costs
+    nothing while another answers. Asked one after another, the silent one would use up the
+    call's whole deadline and the call would fail."""
+    async def silent(command: list[bytes]) -> None:
+        return None
+
+    async for address, _ in serve_resp(silent):
+        url = sentinel_url.replace("redis+sentinel://", f"redis+sentinel://127.0.0.1:{address.port},")
+        assert (await using(url, lambda s: s.acquire(RULES))).allowed
+
+
 async def test_a_sentinel_naming_a_replica_is_not_believed(sentinel_set: SentinelSet) -> None:
     async for port in fake_sentinel(sentinel_set.replica().port):
         with pytest.raises(StoreUnavailable, match="ROLE slave, not the primary"):
