@@ -81,7 +81,14 @@ class Node:
         self.process = subprocess.Popen([shutil.which("redis-server") or "redis-server", *self.args],
                                         cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        wait_until(lambda: self.client().ping(), 10, f"redis on {self.port}")
+        wait_until(self.answers, 10, f"redis on {self.port}")
+
+    def answers(self) -> bool:
+        client = self.client()
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port, socket_timeout=2, single_connection_client=True)
