@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .channel import RedisChannel
 from .model import StoreUnavailable
@@ -114,6 +114,7 @@ class ClusterChannel:
 
     def __init__(self, address: ClusterAddress, *, timeout_s: float, slot: int, greeting: Sequence[bytes] = ()) -> None:
         self._timeout_s = timeout_s
+        self._closed = False
         self._locator = ClusterLocator(address, timeout_s=timeout_s, slot=slot, greeting=greeting)
         self._primary = RedisChannel(self._locator, timeout_s=timeout_s, greeting=greeting)
 
@@ -125,6 +126,7 @@ class ClusterChannel:
         return settled
 
     async def close(self) -> None:
+        self._closed = True
         await self._primary.close()
         await self._locator.close()
 
@@ -141,7 +143,7 @@ class ClusterChannel:
             return
         value = reply.result()
         if type(value) is RespError and value.kind in ("MOVED", "ASK", "TRYAGAIN"):
-            if (left or value.kind == "TRYAGAIN") and reply.get_loop().time() < until:
+            if (left or value.kind == "TRYAGAIN") and reply.get_loop().time() < until and not self._closed:
                 self._follow(settled, command, until, left - 1, value)
             else:
                 settled.set_exception(StoreUnavailable(f"redis: {value.kind}"))
@@ -152,7 +154,7 @@ class ClusterChannel:
         if error.kind == "TRYAGAIN":   # retried until `until`, however often
             arrived = partial(self._arrived, settled, command, until, left + 1)
             loop = asyncio.get_running_loop()
-            loop.call_later(TRYAGAIN_DELAY_S, lambda: self._primary.call(command).add_done_callback(arrived))
+            loop.call_later(TRYAGAIN_DELAY_S, self._retry, settled, command, arrived)
             return
         arrived = partial(self._arrived, settled, command, until, left)
         node = _target(error, self._locator.owner or self._locator.seed)
@@ -164,6 +166,15 @@ class ClusterChannel:
         channel = self._locator.node(node)   # ASK: this command only, on the importing node
         channel.call(ASKING).add_done_callback(_ignore)
         channel.call(command).add_done_callback(arrived)
+
+
+    def _retry(self, settled: asyncio.Future[Any], command: bytes,
+               arrived: Callable[[asyncio.Future[Any]], None]) -> None:
+        if self._closed:   # closed while waiting: open no connection any more
+            if not settled.done():
+                settled.set_exception(StoreUnavailable("redis: store closed"))
+            return
+        self._primary.call(command).add_done_callback(arrived)
 
 
 def _node(entry: list[Any], asked: Node) -> Node:
