@@ -27,10 +27,6 @@ import tempfile
 import time
 from typing import Any, Awaitable, Callable, Iterator
 
-import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.sentinel import Sentinel
-
 from gateway.limits import LimitRule, LimitStore, MemoryStore, RedisStore, ResilientStore
 from gateway.limits.redis_url import ClusterAddress, SentinelAddress, parse_redis_url
 from gateway.limits.resp import parse_reply
@@ -135,6 +131,11 @@ class RedisPyChannel:
 
 
 def redis_py_client(url: str) -> Any:
+    """The candidate client (a test dependency, so imported only when measured)."""
+    import redis.asyncio as aioredis
+    from redis.asyncio.cluster import RedisCluster
+    from redis.asyncio.sentinel import Sentinel
+
     address = parse_redis_url(url)
     if isinstance(address, SentinelAddress):
         sentinels = Sentinel([(s.host, s.port) for s in address.sentinels], socket_timeout=1.0)
