@@ -22,6 +22,8 @@ const { DdmClient } = require('./ddm');
 const settings = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const NON_ASCII_VPC = 'vpc-华北-一号';
 const TEXT_PLAIN = { contentType: 'text/plain' };
+// The SDK's own predicate (V11 for any endpoint not on huaweicloud.com); passed unbound it throws.
+const derivedPredicate = (request) => BasicCredentials.getDefaultDerivedPredicate(request);
 
 function sha256(text) {
     return crypto.createHash('sha256').update(text, 'utf8').digest('hex');
@@ -60,7 +62,7 @@ function ddm(user, configure) {
 }
 
 function v11(builder, credential) {
-    credential.withRegionId(settings.region).withDerivedPredicate(() => true);
+    credential.withRegionId(settings.region).withDerivedPredicate(derivedPredicate);
     return builder.withDerivedAuthServiceName('ddm');
 }
 
