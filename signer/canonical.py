@@ -156,17 +156,17 @@ def payload_hash_for(req: SignableRequest, spec: AlgorithmSpec) -> str:
     return declared_payload_hash(req, spec) or spec.hash_hex(req.body)
 
 
-def payload_lines(req: SignableRequest, spec: AlgorithmSpec) -> tuple[str, ...]:
-    """Every payload line an official SDK may have signed for `req`, the Python SDK's first.
+def other_payload_lines(req: SignableRequest, spec: AlgorithmSpec) -> tuple[str, ...]:
+    """Payload lines other official SDKs may have signed where Python signs `payload_hash_for`.
 
-    They differ only for an empty body that declares UNSIGNED-PAYLOAD: Python checks for the
-    empty body first and signs the empty-body hash, while the Node.js and Go SDKs sign the
-    declared literal whenever the header is there. With no body there is nothing to swap, so
-    accepting both weakens nothing; every other request has exactly one line.
+    Only an empty body that declares UNSIGNED-PAYLOAD has one: Python checks for the empty body
+    first and signs the empty-body hash, while the Node.js and Go SDKs sign the declared literal
+    whenever the header is there. With no body there is nothing to swap, so accepting both
+    weakens nothing; every other request has none.
     """
     if not req.body and declared_payload_hash(req, spec) == UNSIGNED_PAYLOAD:
-        return (spec.empty_hash, UNSIGNED_PAYLOAD)
-    return (payload_hash_for(req, spec),)
+        return (UNSIGNED_PAYLOAD,)
+    return ()
 
 
 def payload_hash(req: SignableRequest, algorithm: str) -> str:

@@ -2,8 +2,8 @@
 
 Order mirrors APIG: header/date sanity, the skew window, then the signature itself, whose
 failure echoes the server's canonical request (with '\\n' shown as '|') so clients can diff it.
-Only an empty body declaring UNSIGNED-PAYLOAD has two candidate canonical requests (the SDKs
-disagree on its payload line, see `payload_lines`): the second is tried only if the first fails.
+Only an empty body declaring UNSIGNED-PAYLOAD has a second candidate canonical request (the
+SDKs disagree on its payload line, see `other_payload_lines`), tried only if the first fails.
 """
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from datetime import datetime
 
 from signer.algorithms import SPECS, UNSIGNED_PAYLOAD, AlgorithmSpec, ecdsa_verify, sm2_verify, string_to_sign
 from signer.authorization import Authorization
-from signer.canonical import JSON_LIKE_TYPES, canonical_request, declared_payload_hash, payload_lines
+from signer.canonical import (
+    JSON_LIKE_TYPES, canonical_request, declared_payload_hash, other_payload_lines, payload_hash_for,
+)
 from signer.derived_keys import DerivedKeyCache, derive
 from signer.errors import PathError, SignatureError
 from signer.request import SignableRequest
@@ -112,10 +114,11 @@ def verify(req: SignableRequest, auth: Authorization, sk: str, *, now: datetime 
     _check_date(sdk_date, now, max_skew_s)
     _check_scope(auth, sdk_date, expected_region, expected_service)
     _check_payload(req, spec)
-    shown = ""  # the failure echoes the first (Python SDK's) canonical request
-    for line in payload_lines(req, spec):
-        canonical = _canonical(req, auth, line)
-        shown = shown or canonical
-        if _signature_matches(spec, auth, sk, string_to_sign(spec, sdk_date, canonical, auth.scope), key_cache):
+    canonical = _canonical(req, auth, payload_hash_for(req, spec))
+    if _signature_matches(spec, auth, sk, string_to_sign(spec, sdk_date, canonical, auth.scope), key_cache):
+        return
+    for line in other_payload_lines(req, spec):
+        other = _canonical(req, auth, line)
+        if _signature_matches(spec, auth, sk, string_to_sign(spec, sdk_date, other, auth.scope), key_cache):
             return
-    raise SignatureError(f"{_FAIL}, canonicalRequest:{shown.replace(chr(10), '|')}")
+    raise SignatureError(f"{_FAIL}, canonicalRequest:{canonical.replace(chr(10), '|')}")
