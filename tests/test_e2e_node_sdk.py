@@ -135,6 +135,7 @@ def test_a_denial_is_403_after_the_signature_was_accepted(peer: PeerRun) -> None
     denial = peer.results["denial"]
     assert (denial["status"], denial["code"]) == (403, "APIGW.0302"), denial
     assert "ddm:instance:create" in denial["message"] and denial["request_id"]
+    assert denial["sent_sha256"] not in peer.bodies("POST")
 
 
 def test_a_body_changed_after_signing_is_401_and_never_reaches_ddm(peer: PeerRun) -> None:

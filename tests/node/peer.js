@@ -41,6 +41,7 @@ function lastSent() {
 }
 
 async function attempt(call) {
+    DefaultHttpClient.httpReqParam = undefined;  // so `sent` is never the previous request's
     try {
         const body = await call();
         return { ok: true, status: body.httpStatusCode, body, sent: lastSent() };
@@ -141,6 +142,7 @@ async function main() {
     results.project_lookup = await projectLookup();
     results.iam_token = await iamToken();
     results.denial = await attempt(() => ddm(settings.bob).createInstance({ body: instanceBody('node-denied') }));
+    results.denial.sent_sha256 = sha256(JSON.stringify(instanceBody('node-denied')));
     results.tamper_body = await tamperBody(alice);
     results.tamper_query = await attempt(() => alice.listInstances(
         { offset: 0, limit: 2 }, { axiosRequestConfig: { params: { offset: 0, limit: 7 } } }));
