@@ -1,9 +1,9 @@
 """The official Node.js SDK (tests/node) against a real gateway in front of the simulator.
 
 One gateway+simulator stack and one `node tests/node/peer.js` run per module: the peer drives
-every scenario in order (create, list, the empty-body GET, V11, IAM, denial, tampering, delete)
-and writes one JSON outcome each; the tests assert on those and on what reached the simulator
-(`/_sim/requests`). Without node or `npm ci` the module fails under CI=true and skips elsewhere.
+every scenario in order (create, list, the empty-body GET, V11, IAM token and temporary
+credentials, denial, tampering, delete) and writes one JSON outcome each; the tests assert on
+those and on what reached the simulator (`/_sim/requests`). Without node or `npm ci` the module fails under CI=true and skips elsewhere.
 """
 from __future__ import annotations
 
@@ -71,8 +71,9 @@ def peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PeerRun]:
         results = json.loads((workdir / "results.json").read_text("utf-8"))
         with urllib.request.urlopen(stack.sim_url + "/_sim/requests", timeout=10) as response:
             reached = json.load(response)["requests"]
-        if results["iam_token"]["token"]:
-            ISSUED_TOKENS.append(results["iam_token"]["token"])
+        temporary = results["temporary_credentials"]
+        ISSUED_TOKENS.extend(filter(None, (results["iam_token"]["token"], temporary["secret"],
+                                           temporary["security_token"])))
         yield PeerRun(results, reached)
     finally:
         stack.servers.close()
@@ -129,6 +130,14 @@ def test_an_iam_client_token_then_ddm_with_that_token(peer: PeerRun) -> None:
     assert token["issued"]["status"] == 201 and token["token"]
     assert _ok(token["issued"])["token"]["project"]["id"] == PROJECT_ID
     assert len(_ok(token["listed"])["instances"]) == 3  # its AK is unknown: only the token can pass
+
+
+def test_temporary_credentials_from_that_token(peer: PeerRun) -> None:
+    temporary = peer.results["temporary_credentials"]
+    assert (temporary["granted"]["status"], bool(temporary["secret"])) == (201, True), temporary["granted"]
+    listed = temporary["listed"]
+    assert "x-security-token" in listed["sent"]["signed_headers"].split(";")
+    assert len(_ok(listed)["instances"]) == 3
 
 
 def test_a_denial_is_403_after_the_signature_was_accepted(peer: PeerRun) -> None:

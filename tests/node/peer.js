@@ -96,10 +96,20 @@ async function listPages(client) {
     };
 }
 
+const UNUSED_KEY = { ak: 'UNUSEDAK000000000000', sk: 'unused' };  // unknown to the gateway
+
+function iamClient(options) {
+    const builder = iam.IamClient.newBuilder().withCredential(
+        new GlobalCredentials().withAk(UNUSED_KEY.ak).withSk(UNUSED_KEY.sk)).withEndpoint(settings.gateway);
+    return (options ? builder.withOptions(options) : builder).build();
+}
+
+function withToken(token) {
+    return { axiosRequestConfig: { headers: { 'X-Auth-Token': token } } };
+}
+
 async function iamToken() {
-    const client = iam.IamClient.newBuilder()
-        .withCredential(new GlobalCredentials().withAk('UNUSEDAK000000000000').withSk('unused'))
-        .withEndpoint(settings.gateway).build();
+    const client = iamClient();
     const who = settings.password_user;
     const user = new iam.PwdPasswordUser(new iam.PwdPasswordUserDomain(who.domain), who.name, who.password);
     const auth = new iam.PwdAuth(new iam.PwdIdentity(['password'], new iam.PwdPassword(user)),
@@ -108,10 +118,24 @@ async function iamToken() {
         new iam.KeystoneCreateUserTokenByPasswordRequest().withNocatalog('true')
             .withBody(new iam.KeystoneCreateUserTokenByPasswordRequestBody(auth))));
     const token = issued.ok ? issued.body['X-Subject-Token'] : undefined;
-    const unusedKey = { ak: 'UNUSEDAK000000000000', sk: 'unused' };
-    const listed = await attempt(() => ddm(unusedKey, (builder) => builder.withOptions(
-        { axiosRequestConfig: { headers: { 'X-Auth-Token': token } } })).listInstances({}));
+    const listed = await attempt(() => ddm(UNUSED_KEY, (builder) => builder.withOptions(withToken(token)))
+        .listInstances({}));
     return { issued: { ...issued, body: issued.ok ? { token: issued.body.token } : undefined }, token, listed };
+}
+
+async function temporaryCredentials(token) {
+    const identity = new iam.TokenAuthIdentity(['token']).withToken(new iam.IdentityToken().withDurationSeconds(900));
+    const granted = await attempt(() => iamClient(withToken(token)).createTemporaryAccessKeyByToken(
+        new iam.CreateTemporaryAccessKeyByTokenRequest().withBody(
+            new iam.CreateTemporaryAccessKeyByTokenRequestBody(new iam.TokenAuth(identity)))));
+    const credential = granted.ok ? granted.body.credential : {};
+    const client = DdmClient.newBuilder().withEndpoint(settings.gateway).withCredential(new BasicCredentials()
+        .withAk(credential.access).withSk(credential.secret).withSecurityToken(credential.securitytoken)
+        .withProjectId(settings.project_id)).build();
+    const listed = await attempt(() => client.listInstances({}));
+    const { ok, status, code } = granted;  // not the body: the secrets are returned once, below
+    const { secret, securitytoken } = credential;
+    return { granted: { ok, status, code }, secret, security_token: securitytoken, listed };
 }
 
 async function projectLookup() {
@@ -141,6 +165,7 @@ async function main() {
     results.v11_empty_body_get = await attempt(() => ddm(settings.alice, v11).listInstances({}, TEXT_PLAIN));
     results.project_lookup = await projectLookup();
     results.iam_token = await iamToken();
+    results.temporary_credentials = await temporaryCredentials(results.iam_token.token);
     results.denial = await attempt(() => ddm(settings.bob).createInstance({ body: instanceBody('node-denied') }));
     results.denial.sent_sha256 = sha256(JSON.stringify(instanceBody('node-denied')));
     results.tamper_body = await tamperBody(alice);
