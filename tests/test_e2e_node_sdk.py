@@ -3,7 +3,8 @@
 One gateway+simulator stack and one `node tests/node/peer.js` run per module: the peer drives
 every scenario in order (create, list, the empty-body GET, V11, IAM token and temporary
 credentials, denial, tampering, delete) and writes one JSON outcome each; the tests assert on
-those and on what reached the simulator (`/_sim/requests`). Without node or `npm ci` the module fails under CI=true and skips elsewhere.
+those and on what reached the simulator (`/_sim/requests`). Without node or `npm ci` the module
+fails under CI=true and skips elsewhere.
 """
 from __future__ import annotations
 

@@ -100,6 +100,8 @@ def node_vectors() -> None:
 
 
 def main(which: str = "all") -> None:
+    if which not in ("all", "python", "node"):
+        raise SystemExit("usage: python -m tests.vectors.signing.generate_vectors [python|node]")
     if which in ("all", "python"):
         python_vectors()
     if which in ("all", "node"):
