@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import yaml
 
 from ddmsim.catalog import load_catalog
 
@@ -25,6 +26,7 @@ from .harness import ALICE_AK, ALICE_SK, BOB_AK, BOB_SK, ISSUED_TOKENS, PROJECT_
 from .stack import start_stack
 
 NODE_DIR = Path(__file__).parent / "node"
+VECTOR_DIR = Path(__file__).parent / "vectors" / "signing"
 PEER_DEADLINE_S = 120
 NON_ASCII_VPC = "vpc-华北-一号"  # peer.js sends it in every instance body
 
@@ -178,3 +180,13 @@ def test_a_space_in_a_path_parameter_is_signed_twice_encoded_by_the_sdk(peer: Pe
     assert (outcome["status"], outcome["code"]) == (401, "APIGW.0301"), outcome
     assert "/instances/node%20peer/|" in outcome["message"]
     assert not any("node" in entry["path"] for entry in peer.reached)
+
+
+def test_the_node_vectors_on_disk_are_what_the_pinned_sdk_signs() -> None:
+    """A bumped SDK that signs differently shows here (regenerate with generate_vectors node)."""
+    run = subprocess.run([_node(), str(NODE_DIR / "vectors.js")], capture_output=True, text=True,
+                         timeout=PEER_DEADLINE_S, check=False)
+    assert run.returncode == 0, run.stderr
+    signed = {f"node-{vector.pop('name')}.yaml": vector for vector in json.loads(run.stdout)}
+    on_disk = {path.name: yaml.safe_load(path.read_text("utf-8")) for path in VECTOR_DIR.glob("node-*.yaml")}
+    assert signed == on_disk
