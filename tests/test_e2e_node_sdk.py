@@ -42,11 +42,9 @@ class PeerRun:
 
 def _node() -> str:
     node = shutil.which("node")
-    sdk = NODE_DIR / "node_modules" / "@huaweicloud" / "huaweicloud-sdk-core"
-    problem = ("node is not installed" if node is None else
-               None if sdk.is_dir() else "tests/node has no node_modules (npm ci)")
-    if problem is None and node is not None:
+    if node is not None and (NODE_DIR / "node_modules" / "@huaweicloud" / "huaweicloud-sdk-core").is_dir():
         return node
+    problem = "node is not installed" if node is None else "tests/node has no node_modules (npm ci)"
     if os.environ.get("CI") == "true":
         pytest.fail(f"{problem}; scripts/setup.sh test installs it")
     pytest.skip(f"{problem}; run scripts/setup.sh test")
