@@ -120,9 +120,27 @@ def _cross_check(config: GatewayConfig, problems: Problems) -> None:
     for name in config.limits.users:
         if name not in user_names:
             problems.add(f"limits.users.{name}", f"unknown user '{name}'")
+    _check_enterprise_project_lookups(config, problems)
     listen, admin = config.listen, config.admin
     if (listen.host, listen.port) == (admin.host, admin.port):
         problems.add("admin.port", f"same address as listen ({listen.host}:{listen.port})")
+
+
+def _check_enterprise_project_lookups(config: GatewayConfig, problems: Problems) -> None:
+    """Enterprise-project grants need the gateway to ask DDM which enterprise project an instance
+    is in, with credentials of its own: `passthrough` has none."""
+    upstream = config.upstream
+    if upstream is None or upstream.auth.mode != "passthrough":
+        return
+    for d_index, domain in enumerate(config.iam.domains):
+        for g_index, group in enumerate(domain.groups):
+            for r_index, grant in enumerate(group.grants):
+                if grant.enterprise_projects is not None:
+                    problems.add(f"iam.domains[{d_index}].groups[{g_index}].grants[{r_index}]"
+                                 ".enterprise_projects",
+                                 "needs upstream.auth.mode aksk, token or none: with passthrough "
+                                 "the gateway has no credentials to look up an instance's "
+                                 "enterprise project")
 
 
 def system_policy_names() -> frozenset[str]:
