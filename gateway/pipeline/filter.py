@@ -126,8 +126,9 @@ def learn_list(cache: EnterpriseProjectCache, project_id: str | None, documents:
 
 def learn_from_answer(route: RouteMatch, response: web.StreamResponse, placement: Placement,
                       services: Services) -> None:
-    """What a successful answer tells about enterprise projects: a show reports the instance's,
-    a create made one in the enterprise project it was decided in, a delete removed one."""
+    """What a successful answer tells about enterprise projects: a show or an (unfiltered) list
+    reports instances', a create made one in the enterprise project it was decided in, a delete
+    removed one."""
     scope, project_id = route.enterprise_project, route.project_id
     if project_id is None or not 200 <= response.status < 300:
         return
@@ -138,8 +139,8 @@ def learn_from_answer(route: RouteMatch, response: web.StreamResponse, placement
     body = response.body if isinstance(response, web.Response) else None
     if not isinstance(body, bytes):
         return                                   # streamed: too large to be a show or a create
-    if scope.learn and placement.enterprise_project is None:
-        for instance_id, ep in instances_in(parse_json(body)):
+    if (scope.learn and placement.enterprise_project is None) or scope.kind == EP_LIST:
+        for instance_id, ep in instances_in(parse_json(body), scope.items or "instances"):
             cache.learn(project_id, instance_id, ep)
     elif scope.kind == EP_CREATE and placement.enterprise_project is not None:
         document = parse_json(body)
