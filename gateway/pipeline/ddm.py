@@ -22,7 +22,7 @@ from .authenticate import authenticate, wants_body
 from .authorize import authorize, caller_grants, list_visibility
 from .body import read_limited_body
 from .client_ip import source_ip
-from .enterprise import UNPLACED, place, wants_create_body
+from .enterprise import UNPLACED, needs_placement, place, wants_create_body
 from .filter import filtered_list, filters_list, learn_from_answer
 from .ratelimit import rate_limit
 from .notes import notes_of
@@ -58,8 +58,9 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
             if body is None and wants_create_body(route, principal, grants):
                 body = await read_limited_body(request, config.listen.max_body_bytes,
                                                timeout_s=config.listen.body_timeout_s)
-            placement = await place(route, principal, grants, body, services, request_id)
-            verdict = authorize(principal, route, project, services, placement)
+            if needs_placement(principal, grants):
+                placement = await place(route, principal, grants, body, services, request_id)
+            verdict = authorize(principal, route, project, services, placement, grants)
             notes.decision_effect = verdict.decision.effect if verdict.allowed else "deny"
             notes.enterprise_project = verdict.enterprise_project
             services.observability.audit_decision(

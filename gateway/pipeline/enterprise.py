@@ -9,6 +9,7 @@ the domain owner, so the plain pipeline pays one attribute read.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, NamedTuple
 
 from policies import EP_CATALOG, EP_CREATE, EP_INSTANCE, EP_LIST, RouteMatch
@@ -19,6 +20,10 @@ from ..principal import Principal
 from ..services import Services
 
 DEFAULT_ENTERPRISE_PROJECT = "0"
+# Instance ids are looked up only in this form (DDM's are 32 hex digits + "in09"): the lookup
+# and the forwarded request then cannot name different instances, whatever the upstream's own
+# decoding of "/", "?", "%" or dot segments. Any other id is an instance no grant contains.
+PLAIN_INSTANCE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 class Placement(NamedTuple):
@@ -49,10 +54,12 @@ def wants_create_body(route: RouteMatch, principal: Principal, grants: CallerGra
 
 async def place(route: RouteMatch, principal: Principal, grants: CallerGrants, body: bytes | None,
                 services: Services, request_id: str) -> Placement:
-    if not needs_placement(principal, grants):
-        return UNPLACED
+    """Call only when `needs_placement`: the domain owner and callers whose decisions cannot
+    depend on an enterprise project skip this stage (no coroutine, no lookup)."""
     kind = route.enterprise_project.kind
     if kind == EP_INSTANCE and route.project_id is not None and route.resource_id is not None:
+        if PLAIN_INSTANCE_ID.fullmatch(route.resource_id) is None:
+            return NO_SUCH_INSTANCE
         found = await services.enterprise_projects.of_instance(route.project_id, route.resource_id,
                                                                request_id)
         return NO_SUCH_INSTANCE if found is None else Placement(found)
