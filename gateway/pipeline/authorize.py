@@ -135,11 +135,17 @@ def enterprise_candidates(principal: Principal, grants: CallerGrants,
 def list_visibility(principal: Principal, route: RouteMatch, project: Project | None,
                     services: Services) -> Callable[[str], bool]:
     """For a list the response stage filters: may the caller see an instance in enterprise
-    project `ep`? The list action, decided by that enterprise project's policy set with
-    g:EnterpriseProjectId filled in; one decision per enterprise project per request."""
-    grants = caller_grants(principal, project, services)
+    project `ep`? (see `visibility`)."""
     context = request_context(principal, project, services.runtime.catalog.condition_keys(route),
                               services.clock())
+    return visibility(caller_grants(principal, project, services), route.action, context,
+                      domain_owner=principal.domain_owner)
+
+
+def visibility(grants: CallerGrants, action: str, context: Mapping[str, str], *,
+               domain_owner: bool) -> Callable[[str], bool]:
+    """The list action decided by enterprise project `ep`'s policy set with g:EnterpriseProjectId
+    filled in; memoized, so a list costs one decision per enterprise project, not per item."""
     memo: dict[str, bool] = {}
 
     def visible(ep: str) -> bool:
@@ -147,6 +153,6 @@ def list_visibility(principal: Principal, route: RouteMatch, project: Project | 
         if found is None:
             trial = dict(context, **{ENTERPRISE_PROJECT_KEY: ep})
             found = memo[ep] = grants.in_enterprise_project(ep).decide(
-                AuthzRequest(route.action, None, trial), domain_owner=principal.domain_owner).allowed
+                AuthzRequest(action, None, trial), domain_owner=domain_owner).allowed
         return found
     return visible
