@@ -320,3 +320,14 @@ def test_copy_of_documents_is_untouched() -> None:
     before = copy.deepcopy(documents)
     filter_documents(documents, SCOPE, lambda ep: ep == BLUE, 0, 10)
     assert documents == before
+
+
+def test_passthrough_with_a_condition_on_the_enterprise_project_is_a_config_error() -> None:
+    data = config_data(state_dir="/tmp/unused")
+    data["iam"]["domains"][0]["policies"].append({"name": "by-ep", "document": {"Version": "1.1", "Statement": [
+        {"Effect": "Allow", "Action": ["ddm:*:*"],
+         "Condition": {"StringEquals": {"g:EnterpriseProjectID": [RED]}}}]}})
+    data["upstream"] = {"url": "http://127.0.0.1:9", "auth": {"mode": "passthrough"}}
+    assert problems(data) == ["iam.domains[0].policies[1].document: a condition on g:EnterpriseProjectId "
+                              "needs upstream.auth.mode aksk, token or none: with passthrough the gateway has "
+                              "no credentials to look up an instance's enterprise project"]

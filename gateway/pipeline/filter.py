@@ -9,6 +9,7 @@ through it is consistent. Every other successful answer passes byte for byte.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from typing import Any, Callable, Sequence
@@ -49,8 +50,21 @@ def _integer(text: str | None, default: int, name: str, low: int, high: int | No
 async def filtered_list(request: web.Request, route: RouteMatch, visible: Callable[[str], bool],
                         services: Services, *, request_id: str, legacy: bool,
                         extra_headers: Sequence[tuple[str, str]]) -> tuple[web.Response, list[str]]:
-    """The caller's page of the instances it may see, and the enterprise projects shown."""
+    """The caller's page of the instances it may see, and the enterprise projects shown. All
+    pages together must arrive within the upstream timeout (else 504)."""
     offset, limit = paging(request.query)
+    upstream = services.runtime.config.upstream
+    try:
+        async with asyncio.timeout(upstream.timeout_s if upstream is not None else 60.0):
+            return await _assemble(request, route, visible, services, offset, limit,
+                                   request_id=request_id, legacy=legacy, extra_headers=extra_headers)
+    except TimeoutError:
+        raise GatewayError.of("gateway_timeout") from None
+
+
+async def _assemble(request: web.Request, route: RouteMatch, visible: Callable[[str], bool],
+                    services: Services, offset: int, limit: int, *, request_id: str, legacy: bool,
+                    extra_headers: Sequence[tuple[str, str]]) -> tuple[web.Response, list[str]]:
     scope = route.enterprise_project
     raw_path, _ = split_target(request)
     documents: list[dict[str, Any]] = []
