@@ -315,3 +315,29 @@ def test_a_silent_upstream_during_a_lookup_is_a_504(tmp_path_factory: pytest.Tem
         assert stack.lookups() == {"failure": 1}
     finally:
         servers.close()
+
+
+def test_a_token_callers_create_is_decided_by_its_body(stack: EpStack) -> None:
+    """With a token the signature covers no body: the gateway reads it (after authentication)."""
+    login = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "red", "password": "red-pass-1", "domain": {"name": "umbrella"}}}},
+        "scope": {"project": {"id": PROJECT}}}}
+    issued = http("POST", f"{stack.urls[0]}/v3/auth/tokens", body=json.dumps(login).encode())
+    assert issued.status == 201, issued.body
+    token = issued.headers["X-Subject-Token"]
+
+    def create(ep: str) -> Any:
+        body = {"instance": {"name": f"tok-{ep[:4]}", "flavor_id": "8f2e696c-a9c1-30bd-af90-25522bc67606",
+                             "node_num": 1, "engine_id": "2325a707-0361-8be6-dd01-13474bbac437",
+                             "enterprise_project_id": ep, "available_zones": ["az1"], "vpc_id": "v",
+                             "security_group_id": "s", "subnet_id": "n"}}
+        return http("POST", f"{stack.urls[0]}/v1/{PROJECT}/instances", body=json.dumps(body).encode(),
+                    headers={"X-Auth-Token": token})
+    denied = create(BLUE)
+    assert denied.status == 403 and "ddm:instance:create" in denied.json()["error_msg"]
+    made = create(RED)
+    assert made.status == 200, made.body
+    assert sim_eps(stack)[made.json()["id"]] == RED
+    before = stack.lookups()
+    assert show(stack.client("red"), made.json()["id"]).enterprise_project_id == RED
+    assert stack.lookups()["hit"] == before["hit"] + 1 and stack.lookups().get("miss") == before.get("miss")

@@ -76,7 +76,7 @@ def authorize(principal: Principal, route: RouteMatch, project: Project | None,
               services: Services, placement: Placement = UNPLACED,
               grants: CallerGrants | None = None) -> Verdict:
     runtime = services.runtime
-    grants = grants or caller_grants(principal, project, services)
+    grants = grants if grants is not None else caller_grants(principal, project, services)
     context = request_context(principal, project, runtime.catalog.condition_keys(route), services.clock())
     resource = runtime.catalog.resource_urn(route, region=runtime.config.region,
                                             domain_id=principal.domain_id)
