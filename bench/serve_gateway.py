@@ -47,7 +47,6 @@ def config_dict(*, port: int, admin_port: int, upstream: str, state_dir: str,
     domain = {
         "id": DOMAIN_ID, "name": DOMAIN, "password": "benchco-root-pass",
         "projects": [{"id": PROJECT_ID, "name": PROJECT_NAME}],
-        "enterprise_projects": [{"id": BENCH_EP, "name": "bench-ep"}],
         "groups": [{"name": f"bench-group-{i}", "grants": [{"policy": f"bench-policy-{i}", **where}]}
                    for i in range(GROUPS)],
         "policies": [{"name": f"bench-policy-{i}", "document": policy_document(i)} for i in range(GROUPS)],
@@ -66,8 +65,10 @@ def config_dict(*, port: int, admin_port: int, upstream: str, state_dir: str,
         "state_dir": state_dir,
         "iam": {"domains": [domain]},
         "logging": {"level": "warning", "access_log": False},
-        "authz": {"enterprise_project_cache_s": 86400},
     }
+    if enterprise_project:
+        domain["enterprise_projects"] = [{"id": BENCH_EP, "name": "bench-ep"}]
+        data["authz"] = {"enterprise_project_cache_s": 86400}
     if store_url is not None:
         data["store"] = {"url": store_url, "on_failure": "open"}
     return data
