@@ -20,7 +20,7 @@ from huaweicloudsdkddm.v1 import DdmClient
 from gateway.services import SERVICES
 
 from .harness import TEST_LOG_DIR, ServerThread
-from .test_authz_e2e_support import BUY_DEPENDENCIES, ENGINE_ID, FLAVOR_ID, ddm_client, user_keys
+from .test_authz_e2e_support import BUY_DEPENDENCIES, ENGINE_ID, FLAVOR_ID, authz_config, ddm_client, user_keys
 
 DOMAIN_ID = "5d6e7f8091a24b3c8d9e0f1a2b3c4d5e"
 PROJECT = "2503ddae897000fed2f78c00909158a4"
@@ -69,16 +69,10 @@ def ep_config(state_dir: str, upstream_url: str, **authz: Any) -> dict[str, Any]
                                       {"id": GREEN, "name": "team-green"},
                                       {"id": "e0e0e0e0-0000-4000-8000-000000000000", "name": "team-empty"}],
               "policies": POLICIES, "groups": GROUPS, "users": USERS}
-    return {
-        "listen": {"host": "127.0.0.1", "port": 8080}, "admin": {"host": "127.0.0.1", "port": 8081},
-        "region": "cn-north-4", "state_dir": state_dir,
-        "limits": {"per_user_per_minute": 100000, "global_per_minute": 1000000},
-        "tokens": {"ttl_s": 3600}, "iam": {"domains": [domain]},
-        "logging": {"access_log": str(TEST_LOG_DIR / "access.log"),
-                    "audit_log": str(TEST_LOG_DIR / "audit.log")},
-        "upstream": {"url": upstream_url, "auth": {"mode": "none"}, "connect_timeout_s": 1, "timeout_s": 5},
-        "authz": authz,
-    }
+    data = authz_config(state_dir, upstream_url, "-", "-")    # the same stack settings, this domain
+    data.update(iam={"domains": [domain]}, authz=authz,
+                limits={"per_user_per_minute": 100000, "global_per_minute": 1000000})
+    return data
 
 
 @dataclass
