@@ -15,6 +15,8 @@ import pytest
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException, ServerResponseException
 from huaweicloudsdkddm.v1 import DdmClient
 
+from gateway.services import SERVICES
+
 from .stack import http
 from .test_authz_e2e_ep_support import (BLUE, GREEN, PROJECT, RED, EpStack, access_records,
                                         audit_records, create_in, list_all, start_ep_stack)
@@ -215,6 +217,8 @@ def test_a_cached_lookup_asks_nothing_upstream(stack: EpStack, owned: dict[str, 
     assert paths == [f"/v1/{PROJECT}/instances/{owned['red']}"]
     after = stack.lookups()
     assert after["hit"] == before.get("hit", 0) + 1 and after.get("miss") == before.get("miss")
+    rendered = stack.apps[0][SERVICES].observability.metrics.render()
+    assert f'ddmgw_enterprise_project_lookups_total{{result="hit"}} {after["hit"]:g}' in rendered
 
 
 def test_lists_teach_the_cache(stack: EpStack, owned: dict[str, str]) -> None:
