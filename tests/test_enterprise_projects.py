@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import yaml
 
 from gateway.config import ConfigError, parse_config
@@ -331,3 +333,30 @@ def test_passthrough_with_a_condition_on_the_enterprise_project_is_a_config_erro
     assert problems(data) == ["iam.domains[0].policies[1].document: a condition on g:EnterpriseProjectId "
                               "needs upstream.auth.mode aksk, token or none: with passthrough the gateway has "
                               "no credentials to look up an instance's enterprise project"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.sampled_from([RED, BLUE, "0"])), max_size=60),
+       st.sets(st.sampled_from([RED, BLUE, "0"])), st.integers(1, 128), st.integers(1, 5))
+def test_paging_a_filtered_list_is_consistent(items: list[tuple[int, str]], allowed: set[str], limit: int,
+                                              pages: int) -> None:
+    """Whatever the items, their split into upstream pages and the caller's limit: the pages
+    the caller reads concatenate to exactly the visible items, once each, in order, and every
+    page reports the same counts."""
+    listed = [{"id": f"i{n}", "enterprise_project_id": ep} for n, ep in items]
+    size = max(1, -(-len(listed) // pages))
+    documents = [_page(listed[o:o + size]) for o in range(0, max(len(listed), 1), size)]
+    expected, seen = [], set()
+    for item in listed:
+        if item["id"] not in seen:
+            seen.add(item["id"])
+            if item["enterprise_project_id"] in allowed:
+                expected.append(item["id"])
+    read: list[str] = []
+    for offset in range(0, len(expected) + limit, limit):
+        page = json.loads(filter_documents(documents, SCOPE, allowed.__contains__, offset, limit)[0])
+        assert (page["instance_num"], page["total_record"]) == (len(expected), len(expected))
+        assert page["total_page"] == -(-len(expected) // limit) and page["page_no"] == offset // limit + 1
+        assert page["page_size"] == len(page["instances"]) <= limit
+        read += [i["id"] for i in page["instances"]]
+    assert read == expected
