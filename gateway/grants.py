@@ -72,10 +72,6 @@ class GrantResolver:
             found = self._cache[key] = self._build(identity, project)
         return found
 
-    def policies_for(self, identity: Identity, project: Any | None) -> CompiledPolicies:
-        """The IAM-project grants that reach `project` (None: domain scope)."""
-        return self.grants_for(identity, project).project
-
     def policy_list(self, identity: Identity, project: Any | None,
                     enterprise_project_id: str | None = None) -> list[Policy]:
         """The policies deciding a resource in `enterprise_project_id` (None: in no enterprise

@@ -20,7 +20,8 @@ from .system import load_system_policies, system_policy_descriptions
 
 __all__ = [
     "ALLOW", "ENTERPRISE_PROJECT_KEY", "EP_CATALOG", "EP_CREATE", "EP_INSTANCE", "EP_LIST",
-    "EP_PROJECT", "EP_PUBLIC", "EnterpriseProjectScope", "EXPLICIT_DENY", "IMPLICIT_DENY", "OPERATORS", "OWNER", "AuthzRequest",
+    "EP_PROJECT", "EP_PUBLIC", "EnterpriseProjectScope", "EXPLICIT_DENY", "IMPLICIT_DENY",
+    "OPERATORS", "OWNER", "AuthzRequest",
     "CompiledPolicies", "Condition", "Decision", "Policy", "PolicyError", "RouteCatalog",
     "RouteMatch", "RouteRow", "Statement", "action_problem", "load_system_policies",
     "parse_policy", "system_policy_descriptions", "validate_document",

@@ -112,7 +112,7 @@ def _decide_anywhere(principal: Principal, route: RouteMatch, grants: CallerGran
     any policy set the caller's resources may be decided by allows it. The project's own set is
     also tried in each declared enterprise project when a statement is conditioned on one."""
     first: Verdict | None = None
-    for ep, compiled in enterprise_candidates(principal, grants, services):
+    for ep, compiled in _candidates(principal, grants, services):
         trial = dict(context, **({ENTERPRISE_PROJECT_KEY: ep} if ep is not None else {}))
         verdict = _decide(principal, route, compiled, resource, trial, services, ep)
         if verdict.allowed:
@@ -122,7 +122,7 @@ def _decide_anywhere(principal: Principal, route: RouteMatch, grants: CallerGran
     return first
 
 
-def enterprise_candidates(principal: Principal, grants: CallerGrants,
+def _candidates(principal: Principal, grants: CallerGrants,
                           services: Services) -> list[tuple[str | None, CompiledPolicies]]:
     found: list[tuple[str | None, CompiledPolicies]] = list(grants.candidates())
     if grants.project.conditions_on(ENTERPRISE_PROJECT_KEY):
