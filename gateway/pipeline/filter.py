@@ -84,7 +84,8 @@ async def _assemble(request: web.Request, route: RouteMatch, visible: Callable[[
         first = first or reply
         documents.append(document)
         listed += len(items)
-        if len(items) < UPSTREAM_PAGE or listed >= _upstream_total(document, scope):
+        total = _upstream_total(document, scope)
+        if len(items) < UPSTREAM_PAGE or (total is not None and listed >= total):
             break
         if listed >= MAX_LISTED_INSTANCES:
             raise GatewayError.of("bad_gateway", "Too many instances to filter.")
@@ -95,9 +96,11 @@ async def _assemble(request: web.Request, route: RouteMatch, visible: Callable[[
     return response, shown
 
 
-def _upstream_total(document: dict[str, Any], scope: EnterpriseProjectScope) -> int:
+def _upstream_total(document: dict[str, Any], scope: EnterpriseProjectScope) -> int | None:
+    """How many instances DDM says it has; None when it does not say (then pages are read
+    until one is not full)."""
     totals = [document.get(name) for name in scope.totals]
-    return max((t for t in totals if isinstance(t, int) and not isinstance(t, bool)), default=0)
+    return max((t for t in totals if isinstance(t, int) and not isinstance(t, bool)), default=None)
 
 
 def filter_documents(documents: list[dict[str, Any]], scope: EnterpriseProjectScope,
