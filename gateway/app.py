@@ -17,7 +17,9 @@ from .iam.routes import add_iam_routes
 from .iam.temporary import TemporaryCredentialService
 from .iam.tokens import TokenService
 from .limits import create_store
+from .passwords import PasswordChecker
 from .pipeline.auth_guard import FailedAuthGuard
+from .pipeline.body import BodyBudget
 from .pipeline.ddm import handle_ddm
 from .observability.access import OBSERVABILITY, Observability
 from .pipeline.request_id import with_request_id
@@ -50,6 +52,7 @@ def _services_context(config: Any, upstream_url: str | None, clock: Clock, runti
             yield
         finally:
             services.observability.close()
+            services.passwords.close()
             await services.revocations.close()
             await services.upstream.close()
             await services.store.close()
@@ -81,5 +84,6 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
         store=store, revocations=RevocationCache(store), upstream=client,
         auth_guard=FailedAuthGuard(store, per_minute=config.limits.auth_failures_per_ip_per_minute,
                                    clock=clock),
-        key_cache=DerivedKeyCache(), observability=Observability.from_config(config.logging), clock=clock)
+        key_cache=DerivedKeyCache(), observability=Observability.from_config(config.logging), clock=clock,
+        bodies=BodyBudget(config.listen.max_buffered_bytes), passwords=PasswordChecker())
     return services

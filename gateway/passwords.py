@@ -5,14 +5,22 @@ inside the encoded string, so raising them later does not invalidate hashes alre
     scrypt$n=16384,r=8,p=1$<base64 salt>$<base64 derived key>
 Verification never raises on malformed input (a bad hash simply never matches) and refuses
 absurd parameters, so a hostile or mistyped config cannot make a login burn gigabytes of memory.
+Stronger defaults (N=2^17, `hash_password(n=...)`) can be introduced at any time: old hashes
+keep verifying with the parameters they carry.
+
+A login costs one scrypt whether or not the user exists and however its password is configured
+(`check_password`), so its timing does not tell user names apart; `PasswordChecker` runs it in
+a small thread pool (hashlib releases the GIL) with a bounded queue, never on the event loop.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 SCHEME = "scrypt"
@@ -43,11 +51,53 @@ class ScryptHash:
                 f"${_b64(self.salt)}${_b64(self.key)}")
 
 
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
+def hash_password(password: str, *, salt: bytes | None = None, n: int = DEFAULT_N) -> str:
     """Encode `password` as a salted scrypt hash; `salt` is only for reproducible tests."""
     salt = os.urandom(SALT_BYTES) if salt is None else salt
-    key = _derive(password, salt, DEFAULT_N, DEFAULT_R, DEFAULT_P, KEY_BYTES)
-    return ScryptHash(DEFAULT_N, DEFAULT_R, DEFAULT_P, salt, key).encode()
+    key = _derive(password, salt, n, DEFAULT_R, DEFAULT_P, KEY_BYTES)
+    return ScryptHash(n, DEFAULT_R, DEFAULT_P, salt, key).encode()
+
+
+DUMMY_SALT = b"\x00" * SALT_BYTES
+
+
+def check_password(candidate: str, *, encoded: str | None, plaintext: str | None) -> bool:
+    """One scrypt in every case: a hash is verified with its own parameters; a plaintext
+    password (development configs) or no password at all (unknown user) pays one derivation
+    at the default parameters, so the time taken does not say which case it was."""
+    if encoded is not None:
+        return verify_password(candidate, encoded)
+    _derive(candidate, DUMMY_SALT, DEFAULT_N, DEFAULT_R, DEFAULT_P, KEY_BYTES)
+    if plaintext is None:
+        return False
+    return hmac.compare_digest(candidate.encode("utf-8"), plaintext.encode("utf-8"))
+
+
+class PasswordsBusy(Exception):
+    """More password checks are waiting than the checker accepts: answer 503, do not queue."""
+
+
+class PasswordChecker:
+    """`check_password` off the event loop, `workers` at a time, at most `max_pending` waiting.
+    Owned by the app (built in build_services, closed at cleanup)."""
+
+    def __init__(self, *, workers: int = 2, max_pending: int = 32) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scrypt")
+        self._max_pending = max_pending
+        self._pending = 0
+
+    async def check(self, candidate: str, *, encoded: str | None, plaintext: str | None) -> bool:
+        if self._pending >= self._max_pending:
+            raise PasswordsBusy()
+        self._pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, lambda: check_password(candidate, encoded=encoded, plaintext=plaintext))
+        finally:
+            self._pending -= 1
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def verify_password(password: str, encoded: str) -> bool:

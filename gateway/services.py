@@ -40,6 +40,8 @@ class Services:
     key_cache: Any                 # signer.DerivedKeyCache (ECDSA/SM2 keys derived from SKs)
     observability: Any             # gateway.observability.access.Observability
     clock: Callable[[], float]
+    bodies: Any = None             # gateway.pipeline.body.BodyBudget (bytes buffered for bodies)
+    passwords: Any = None          # gateway.passwords.PasswordChecker (scrypt off the event loop)
 
 
 SERVICES = web.AppKey("services", Services)

@@ -1,6 +1,10 @@
 """The DDM request pipeline, top to bottom:
 
-    request id (handler wrapper) -> route -> authenticate -> rate-limit -> authorize -> proxy -> normalize
+    request id (handler wrapper) -> route -> authenticate -> rate-limit -> authorize -> body -> proxy -> normalize
+
+(`GET /`, the one public route, is answered after routing from static data.) An AK/SK request's
+body is read inside authenticate, once its access key is known and not locked (the signature
+covers it); any other body after authorization. Either way through pipeline/body.py.
 
 Each stage is a function in its own module that either returns what the next stage needs or
 raises GatewayError; this handler is the only place that knows the order. What later stages or
@@ -8,51 +12,67 @@ the access log need is written into the request's notes (pipeline/notes.py).
 """
 from __future__ import annotations
 
+import functools
 import time
 
 from aiohttp import web
 
 from ..errors import GatewayError
-from ..services import SERVICES
-from .authenticate import authenticate, wants_body
+from ..services import SERVICES, Services
+from .authenticate import authenticate
 from .authorize import authorize
-from .body import read_limited_body
+from .body import BodyLease
 from .client_ip import source_ip
 from .ratelimit import rate_limit
-from .notes import notes_of
+from .notes import RequestNotes, notes_of
 from .respond import error_response
 from .routing import route_request
 from .scope import check_project_scope
+from .versions import api_versions_response
+
+BODYLESS_METHODS = frozenset({"GET", "HEAD"})
 
 
 async def handle_ddm(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
+    notes = notes_of(request)
+    lease = services.bodies.lease()     # whatever body this request buffers, given back at its end
+    try:
+        return await _pipeline(request, services, notes, lease)
+    finally:
+        lease.release()
+
+
+async def _pipeline(request: web.Request, services: Services, notes: RequestNotes,
+                    lease: BodyLease) -> web.StreamResponse:
     runtime = services.runtime          # one consistent config snapshot for the whole request
     config = runtime.config
-    notes = notes_of(request)
     request_id = notes.request_id
     legacy = request.raw_path.startswith(("/v1/", "/v2/"))   # until routing knows better
     headers: tuple[tuple[str, str], ...] = ()
     client_ip = notes.source_ip = source_ip(request, config.listen.trusted_proxies)
+    read_body = functools.partial(lease.read, request, config.listen.max_body_bytes,
+                                  timeout_s=config.listen.body_timeout_s)
     try:
         route = notes.route = route_request(request, runtime.catalog)
         legacy = route.version in ("v1", "v2")
-        body = None
-        if route.authenticated:
-            if wants_body(request):   # the signature covers the body (the proxy reads it otherwise)
-                body = await read_limited_body(request, config.listen.max_body_bytes,
-                                               timeout_s=config.listen.body_timeout_s)
-            principal = notes.principal = await authenticate(request, services, body=body,
-                                                              source_ip=client_ip)
-            project = check_project_scope(principal, route.project_id, runtime.directory)
-            headers = await rate_limit(principal, services)
-            notes.ratelimit_outcome = "allowed"
-            verdict = authorize(principal, route, project, services)
-            notes.decision_effect = verdict.decision.effect if verdict.allowed else "deny"
-            services.observability.audit_decision(
-                request_id, principal, verdict.action, verdict.resource, verdict.allowed,
-                verdict.decision.effect, verdict.decision.deciding, verdict.denied_actions)
-            verdict.raise_if_denied()
+        if not route.authenticated:    # the catalog's one public route: GET / (section 4.1.1)
+            return api_versions_response()
+        refuse_body_without_meaning(request)
+        principal, body = await authenticate(request, services, source_ip=client_ip, read_body=read_body)
+        notes.principal = principal
+        project = check_project_scope(principal, route.project_id, runtime.directory,
+                                      header_project_id=request.headers.get("X-Project-Id"))
+        headers = await rate_limit(principal, services)
+        notes.ratelimit_outcome = "allowed"
+        verdict = authorize(principal, route, project, services)
+        notes.decision_effect = verdict.decision.effect if verdict.allowed else "deny"
+        services.observability.audit_decision(
+            request_id, principal, verdict.action, verdict.resource, verdict.allowed,
+            verdict.decision.effect, verdict.decision.deciding, verdict.denied_actions)
+        verdict.raise_if_denied()
+        if body is None:   # a token's body: read only now, and through the same bounded reader
+            body = await read_body()
         started = time.perf_counter()
         response = await services.upstream.forward(
             request, body=body, request_id=request_id, project_id=route.project_id,
@@ -67,3 +87,11 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
         for name, value in headers:
             response.headers.setdefault(name, value)
         return response
+
+
+def refuse_body_without_meaning(request: web.Request) -> None:
+    """A body on GET/HEAD has no defined meaning (RFC 9110 9.3.1) and no DDM route takes one:
+    refused rather than forwarded. DELETE keeps its body: the official SDK sends one on three
+    DDM routes (nodes, logical-processes, physical-processes)."""
+    if request.method in BODYLESS_METHODS and request.body_exists:
+        raise GatewayError.of("bad_request", "A GET or HEAD request must not have a body.")
