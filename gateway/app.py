@@ -12,6 +12,7 @@ from aiohttp import web
 
 from signer import DerivedKeyCache
 
+from .connections import EDGE_LIMITS, EdgeLimits
 from .iam.keys import KeyRing
 from .iam.routes import add_iam_routes
 from .iam.temporary import TemporaryCredentialService
@@ -21,6 +22,7 @@ from .passwords import PasswordChecker
 from .pipeline.auth_guard import FailedAuthGuard
 from .pipeline.body import BodyBudget
 from .pipeline.ddm import handle_ddm
+from .pipeline.expect import expect_within
 from .observability.access import OBSERVABILITY, Observability
 from .pipeline.request_id import with_request_id
 from .proxy.client import UpstreamClient
@@ -35,10 +37,16 @@ def create_app(config: Any, *, upstream_url: str | None = None, clock: Clock = t
                runtime: Runtime | None = None) -> web.Application:
     """The public app. `upstream_url` overrides config.upstream.url (the embedded simulator)."""
     app = web.Application()
+    app[EDGE_LIMITS] = EdgeLimits.from_listen(config.listen)
     add_iam_routes(app, wrap=with_request_id)
-    app.router.add_route("*", "/{tail:[\\s\\S]*}", with_request_id(handle_ddm))   # any path, newlines too
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", with_request_id(handle_ddm),   # any path, newlines too
+                         expect_handler=expect_within(_max_body_bytes))
     app.cleanup_ctx.append(_services_context(config, upstream_url, clock, runtime))
     return app
+
+
+def _max_body_bytes(request: web.Request) -> int:
+    return int(request.app[SERVICES].runtime.config.listen.max_body_bytes)
 
 
 def _services_context(config: Any, upstream_url: str | None, clock: Clock, runtime: Runtime | None):  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ from ..limits import StoreUnavailable
 from ..passwords import PasswordsBusy
 from ..pipeline.authenticate import authenticate, claims_from_token, lock_key_of, principal_from_token
 from ..pipeline.client_ip import source_ip
+from ..pipeline.expect import expect_within
 from ..pipeline.notes import notes_of
 from ..pipeline.request_id import Handler, request_id_of
 from ..principal import Principal
@@ -377,10 +378,11 @@ def _identity_or_404(services: Services, user_id: str) -> Identity:
 
 def add_iam_routes(app: web.Application, *, wrap: Callable[[Handler], Handler]) -> None:
     """The IAM routes, each handler wrapped by `wrap` (the app's request-id stage)."""
-    app.router.add_post("/v3/auth/tokens", wrap(create_token))
+    expect = expect_within(lambda request: MAX_IAM_BODY)
+    app.router.add_post("/v3/auth/tokens", wrap(create_token), expect_handler=expect)
     app.router.add_get("/v3/auth/tokens", wrap(validate_token))   # allow_head: HEAD validates too
     app.router.add_delete("/v3/auth/tokens", wrap(revoke_token))
     app.router.add_get("/v3/auth/projects", wrap(list_auth_projects))
     app.router.add_get("/v3/projects", wrap(list_projects))
     app.router.add_get("/v3/auth/domains", wrap(list_auth_domains))
-    app.router.add_post("/v3.0/OS-CREDENTIAL/securitytokens", wrap(create_security_token))
+    app.router.add_post("/v3.0/OS-CREDENTIAL/securitytokens", wrap(create_security_token), expect_handler=expect)

@@ -1,0 +1,168 @@
+"""Client connections at the socket level: deadlines, a cap, and the parser's refusals.
+
+aiohttp's defaults trust the client: no deadline on a request's head (a header sent one byte a
+second holds its connection for ever), an idle keep-alive of about an hour, no cap on
+connections, and requests its HTTP parser refuses answered in text/plain, echoing the input,
+with an ERROR traceback each. `EdgeRunner` serves an app with `EdgeServer`, whose connections
+are `EdgeProtocol`s:
+
+- head deadline: from the first byte of a request (or from the connection's start) to its
+  complete head, `header_timeout_s`; past it the connection is closed;
+- idle keep-alive: aiohttp's own timer, at `keepalive_timeout_s`;
+- cap: past `max_connections` open connections a new one gets a 503 in the documented shape
+  and is closed at once, before any request is parsed;
+- parser refusals (a 9 KB header, a lowercase method, bytes HTTP forbids, Content-Length with
+  Transfer-Encoding ...): the documented JSON 400 with an X-Request-Id, nothing echoed, one
+  info line in the log.
+
+The limits travel on the app (`EDGE_LIMITS`, set by create_app from `listen`); an app without
+them (the simulator, the admin app) is served as aiohttp would.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+from .errors import GatewayError, JSON_CONTENT_TYPE, error_body
+from .pipeline.request_id import new_request_id
+from .pipeline.respond import error_response
+
+log = logging.getLogger("ddm_gateway.connections")
+
+
+@dataclass(frozen=True)
+class EdgeLimits:
+    header_timeout_s: float = 10.0
+    keepalive_timeout_s: float = 75.0
+    max_connections: int = 1024
+
+    @classmethod
+    def from_listen(cls, listen: Any) -> "EdgeLimits":
+        return cls(listen.header_timeout_s, listen.keepalive_timeout_s, listen.max_connections)
+
+
+EDGE_LIMITS = web.AppKey("edge_limits", EdgeLimits)
+
+
+class EdgeRunner(web.AppRunner):
+    """An AppRunner whose server makes EdgeProtocol connections when the app has EDGE_LIMITS."""
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        limits = app.get(EDGE_LIMITS)
+        if limits is not None:
+            kwargs.setdefault("keepalive_timeout", limits.keepalive_timeout_s)
+        super().__init__(app, **kwargs)
+        self._limits = limits
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        if self._limits is None:
+            return server
+        return EdgeServer(server, self._limits)
+
+
+class EdgeServer(web.Server):
+    """aiohttp's Server (same handler, request factory and settings), with capped connections."""
+
+    def __init__(self, plain: web.Server, limits: EdgeLimits) -> None:
+        super().__init__(plain.request_handler, request_factory=plain.request_factory,
+                         handler_cancellation=plain.handler_cancellation, loop=plain._loop,
+                         **plain._kwargs)
+        self.limits = limits
+        self._plain_factory = plain.request_factory
+        self.request_factory = self._make_edge_request
+
+    def __call__(self) -> asyncio.Protocol:  # type: ignore[override]
+        if len(self._connections) >= self.limits.max_connections:
+            return OverCapacity()
+        return EdgeProtocol(self, loop=self._loop, **self._kwargs)
+
+    def _make_edge_request(self, message: Any, payload: Any, protocol: RequestHandler,
+                           writer: Any, task: "asyncio.Task[None]") -> web.BaseRequest:
+        """Called once a request's head is parsed, as its handling starts."""
+        if isinstance(protocol, EdgeProtocol):
+            protocol.head_complete()
+        return self._plain_factory(message, payload, protocol, writer, task)
+
+
+class EdgeProtocol(RequestHandler):
+    """One client connection with a deadline on each request's head."""
+
+    def __init__(self, manager: EdgeServer, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._header_timeout_s = manager.limits.header_timeout_s
+        self._head_deadline: asyncio.TimerHandle | None = None
+        self._in_request = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._arm_head_deadline()   # a connection that never sends anything is closed too
+
+    def data_received(self, data: bytes) -> None:
+        if not self._in_request and self._head_deadline is None:
+            self._arm_head_deadline()   # the first byte of the next request on a kept-alive connection
+        super().data_received(data)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def head_complete(self) -> None:
+        self._in_request = True
+        self._disarm()
+
+    def log_access(self, request: web.BaseRequest, response: web.StreamResponse,
+                   time: float | None) -> None:
+        """Called once a response is finished: the connection is between requests again."""
+        self._in_request = False
+        super().log_access(request, response, time)
+
+    def handle_error(self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        """Requests aiohttp answers itself: mostly ones its parser refused (status 400)."""
+        rid = new_request_id()
+        if status == 400:
+            log.info("request refused by the HTTP parser (request id %s, peer %s): %s", rid,
+                     request.remote, type(exc).__name__ if exc is not None else "malformed")
+            response = error_response(GatewayError.of("bad_request", "Malformed HTTP request."), rid, legacy=False)
+        else:
+            if status >= 500 and exc is not None:
+                log.error("unhandled error (request id %s): %s", rid, type(exc).__name__)
+            kind = "gateway_timeout" if status == 504 else "internal"
+            response = error_response(GatewayError.of(kind), rid, legacy=False)
+        response.force_close()
+        return response
+
+    def _arm_head_deadline(self) -> None:
+        self._head_deadline = self._loop.call_later(self._header_timeout_s, self._head_too_slow)
+
+    def _disarm(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_too_slow(self) -> None:
+        self._head_deadline = None
+        if not self._in_request:
+            self.force_close()
+            if self.transport is not None:
+                self.transport.close()
+
+
+class OverCapacity(asyncio.Protocol):
+    """A connection past `max_connections`: one static 503, then closed; nothing is parsed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        rid = new_request_id()
+        body = error_body("APIGW.0201", "Too many connections; retry later.", rid, legacy=False)
+        head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: {JSON_CONTENT_TYPE}\r\n"
+                f"Content-Length: {len(body)}\r\nX-Request-Id: {rid}\r\nRetry-After: 1\r\n"
+                "Connection: close\r\n\r\n").encode("ascii")
+        transport.write(head + body)
+        transport.close()
