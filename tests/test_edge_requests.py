@@ -403,3 +403,18 @@ def test_replays_are_refused_across_replicas(tmp_path: Path, redis_url: str) -> 
         assert status == 401 and "replayed" in json.loads(reply)["error_msg"]
     finally:
         one.servers.close()
+
+
+def test_the_edge_keys_are_validated_with_their_paths() -> None:
+    from gateway.config import parse_config
+    from gateway.config.loader import ConfigError
+    from .harness import config_data
+    data = config_data(state_dir="unused")
+    data["listen"].update(max_connections=0, public_url="ftp://x", header_timeout_s=-1,
+                          keepalive_timeout_s="long", max_buffered_bytes=0)
+    data["auth"] = {"replay_window": "yes"}
+    with pytest.raises(ConfigError) as raised:
+        parse_config(data)
+    for path in ("listen.max_connections", "listen.public_url", "listen.header_timeout_s",
+                 "listen.keepalive_timeout_s", "listen.max_buffered_bytes", "auth.replay_window"):
+        assert path + ":" in str(raised.value)
