@@ -18,7 +18,7 @@ from .iam.routes import add_iam_routes
 from .iam.temporary import TemporaryCredentialService
 from .iam.tokens import TokenService
 from .limits import create_store
-from .passwords import PasswordChecker
+from .iam.password_checker import PasswordChecker
 from .pipeline.auth_guard import FailedAuthGuard
 from .pipeline.body import BodyBudget
 from .pipeline.ddm import handle_ddm

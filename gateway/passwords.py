@@ -9,18 +9,16 @@ Stronger defaults (N=2^17, `hash_password(n=...)`) can be introduced at any time
 keep verifying with the parameters they carry.
 
 A login costs one scrypt whether or not the user exists and however its password is configured
-(`check_password`), so its timing does not tell user names apart; `PasswordChecker` runs it in
-a small thread pool (hashlib releases the GIL) with a bounded queue, never on the event loop.
+(`check_password`), so its timing does not tell user names apart; the gateway runs it off the
+event loop (gateway/iam/password_checker.py).
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 SCHEME = "scrypt"
@@ -71,33 +69,6 @@ def check_password(candidate: str, *, encoded: str | None, plaintext: str | None
     if plaintext is None:
         return False
     return hmac.compare_digest(candidate.encode("utf-8"), plaintext.encode("utf-8"))
-
-
-class PasswordsBusy(Exception):
-    """More password checks are waiting than the checker accepts: answer 503, do not queue."""
-
-
-class PasswordChecker:
-    """`check_password` off the event loop, `workers` at a time, at most `max_pending` waiting.
-    Owned by the app (built in build_services, closed at cleanup)."""
-
-    def __init__(self, *, workers: int = 2, max_pending: int = 32) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="scrypt")
-        self._max_pending = max_pending
-        self._pending = 0
-
-    async def check(self, candidate: str, *, encoded: str | None, plaintext: str | None) -> bool:
-        if self._pending >= self._max_pending:
-            raise PasswordsBusy()
-        self._pending += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._pool, lambda: check_password(candidate, encoded=encoded, plaintext=plaintext))
-        finally:
-            self._pending -= 1
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def verify_password(password: str, encoded: str) -> bool:

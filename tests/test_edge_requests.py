@@ -418,3 +418,22 @@ def test_the_edge_keys_are_validated_with_their_paths() -> None:
     for path in ("listen.max_connections", "listen.public_url", "listen.header_timeout_s",
                  "listen.keepalive_timeout_s", "listen.max_buffered_bytes", "auth.replay_window"):
         assert path + ":" in str(raised.value)
+
+
+def test_password_checks_queue_at_most_max_pending() -> None:
+    """A login flood is refused at once instead of queueing scrypt work without end."""
+    import asyncio
+    from gateway.iam.password_checker import PasswordChecker, PasswordsBusy
+    from gateway.passwords import hash_password
+    encoded = hash_password("pw")
+
+    async def flood() -> list[Any]:
+        checker = PasswordChecker(workers=1, max_pending=2)
+        try:
+            return await asyncio.gather(*(checker.check("pw", encoded=encoded, plaintext=None) for _ in range(4)),
+                                        return_exceptions=True)
+        finally:
+            checker.close()
+    results = asyncio.run(flood())
+    assert results[:2] == [True, True]
+    assert all(isinstance(r, PasswordsBusy) for r in results[2:])

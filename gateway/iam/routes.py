@@ -14,7 +14,7 @@ from aiohttp import web
 from ..errors import GatewayError, IamError, JSON_CONTENT_TYPE, iam_error_body
 from ..identity import Identity, Project
 from ..limits import StoreUnavailable
-from ..passwords import PasswordsBusy
+from .password_checker import PasswordsBusy
 from ..pipeline.authenticate import authenticate, claims_from_token, lock_key_of, principal_from_token
 from ..pipeline.client_ip import source_ip
 from ..pipeline.expect import expect_within
