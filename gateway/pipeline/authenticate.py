@@ -81,9 +81,11 @@ async def _signed(request: web.Request, services: Services, source_ip: str,
     if header is None:
         raise unauthorized("x-auth-token not found")
     signer = _signer(services, header, request.headers.get("X-Security-Token"))
-    if request.body_exists and await _lock_remaining(services, signer.lock_key):
-        raise unauthorized("AK access failed to reach the limit,forbidden.")
-    body = await read_body()
+    body = b""
+    if request.body_exists:   # a locked AK gets nothing buffered either (a GET's lock is judged with its rate limit)
+        if await _lock_remaining(services, signer.lock_key):
+            raise unauthorized("AK access failed to reach the limit,forbidden.")
+        body = await read_body()
     principal = _verified(request, services, signer, body, source_ip)
     if services.runtime.config.auth.replay_window and request.method in NON_IDEMPOTENT:
         await _refuse_replay(services, signer.auth.signature)

@@ -71,7 +71,7 @@ async def _pipeline(request: web.Request, services: Services, notes: RequestNote
             request_id, principal, verdict.action, verdict.resource, verdict.allowed,
             verdict.decision.effect, verdict.decision.deciding, verdict.denied_actions)
         verdict.raise_if_denied()
-        if body is None:   # a token's body: read only now, and through the same bounded reader
+        if body is None and request.body_exists:   # a token's body: only now, through the same reader
             body = await read_body()
         started = time.perf_counter()
         response = await services.upstream.forward(
