@@ -67,7 +67,10 @@ class EdgeRunner(web.AppRunner):
 
 
 class EdgeServer(web.Server):
-    """aiohttp's Server (same handler, request factory and settings), with capped connections."""
+    """aiohttp's Server (same handler, request factory and settings), with capped connections.
+    Built from the plain one AppRunner made: aiohttp has no public hook for the connection
+    class, so the plain server's `_loop`/`_kwargs` are read here and nowhere else (the socket
+    tests of tests/test_edge_connections.py fail if a new aiohttp renames them)."""
 
     def __init__(self, plain: web.Server, limits: EdgeLimits) -> None:
         super().__init__(plain.request_handler, request_factory=plain.request_factory,
@@ -91,30 +94,38 @@ class EdgeServer(web.Server):
 
 
 class EdgeProtocol(RequestHandler):
-    """One client connection with a deadline on each request's head."""
+    """One client connection with a deadline on each request's head.
+
+    One timer per connection, not one per request: `_head_since` says when the awaited head
+    started (None while a request is being handled), and the timer, when it fires, either closes
+    the connection or sleeps again until the current head's deadline (aiohttp's keep-alive timer
+    works the same way). A busy keep-alive connection costs two attribute writes per request."""
 
     def __init__(self, manager: EdgeServer, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._header_timeout_s = manager.limits.header_timeout_s
-        self._head_deadline: asyncio.TimerHandle | None = None
+        self._head_since: float | None = None
+        self._head_timer: asyncio.TimerHandle | None = None
         self._in_request = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        self._arm_head_deadline()   # a connection that never sends anything is closed too
+        self._await_head()   # a connection that never sends anything is closed too
 
     def data_received(self, data: bytes) -> None:
-        if not self._in_request and self._head_deadline is None:
-            self._arm_head_deadline()   # the first byte of the next request on a kept-alive connection
+        if self._head_since is None and not self._in_request:
+            self._await_head()   # the first byte of the next request on a kept-alive connection
         super().data_received(data)
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._disarm()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         super().connection_lost(exc)
 
     def head_complete(self) -> None:
         self._in_request = True
-        self._disarm()
+        self._head_since = None
 
     def log_access(self, request: web.BaseRequest, response: web.StreamResponse,
                    time: float | None) -> None:
@@ -138,20 +149,22 @@ class EdgeProtocol(RequestHandler):
         response.force_close()
         return response
 
-    def _arm_head_deadline(self) -> None:
-        self._head_deadline = self._loop.call_later(self._header_timeout_s, self._head_too_slow)
+    def _await_head(self) -> None:
+        self._head_since = self._loop.time()
+        if self._head_timer is None:
+            self._head_timer = self._loop.call_at(self._head_since + self._header_timeout_s, self._check_head)
 
-    def _disarm(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
-
-    def _head_too_slow(self) -> None:
-        self._head_deadline = None
-        if not self._in_request:
-            self.force_close()
-            if self.transport is not None:
-                self.transport.close()
+    def _check_head(self) -> None:
+        self._head_timer = None
+        if self._head_since is None:
+            return   # a request is being handled; its successor's first byte starts a new wait
+        due = self._head_since + self._header_timeout_s
+        if self._loop.time() < due:
+            self._head_timer = self._loop.call_at(due, self._check_head)
+            return
+        self.force_close()
+        if self.transport is not None:
+            self.transport.close()
 
 
 class OverCapacity(asyncio.Protocol):
