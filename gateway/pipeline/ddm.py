@@ -18,13 +18,12 @@ import time
 from aiohttp import web
 
 from ..errors import GatewayError
-from ..services import SERVICES, Services
+from ..services import SERVICES
 from .authenticate import authenticate
 from .authorize import authorize
-from .body import BodyLease
 from .client_ip import source_ip
 from .ratelimit import rate_limit
-from .notes import RequestNotes, notes_of
+from .notes import notes_of
 from .respond import error_response
 from .routing import route_request
 from .scope import check_project_scope
@@ -35,22 +34,14 @@ BODYLESS_METHODS = frozenset({"GET", "HEAD"})
 
 async def handle_ddm(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
-    notes = notes_of(request)
-    lease = services.bodies.lease()     # whatever body this request buffers, given back at its end
-    try:
-        return await _pipeline(request, services, notes, lease)
-    finally:
-        lease.release()
-
-
-async def _pipeline(request: web.Request, services: Services, notes: RequestNotes,
-                    lease: BodyLease) -> web.StreamResponse:
     runtime = services.runtime          # one consistent config snapshot for the whole request
     config = runtime.config
+    notes = notes_of(request)
     request_id = notes.request_id
     legacy = request.raw_path.startswith(("/v1/", "/v2/"))   # until routing knows better
     headers: tuple[tuple[str, str], ...] = ()
     client_ip = notes.source_ip = source_ip(request, config.listen.trusted_proxies)
+    lease = services.bodies.lease()     # whatever body this request buffers, given back at its end
     read_body = functools.partial(lease.read, request, config.listen.max_body_bytes,
                                   timeout_s=config.listen.body_timeout_s)
     try:
@@ -87,6 +78,8 @@ async def _pipeline(request: web.Request, services: Services, notes: RequestNote
         for name, value in headers:
             response.headers.setdefault(name, value)
         return response
+    finally:
+        lease.release()
 
 
 def refuse_body_without_meaning(request: web.Request) -> None:
