@@ -88,8 +88,9 @@ class EdgeServer(web.Server):
     def _make_edge_request(self, message: Any, payload: Any, protocol: RequestHandler,
                            writer: Any, task: "asyncio.Task[None]") -> web.BaseRequest:
         """Called once a request's head is parsed, as its handling starts."""
-        if isinstance(protocol, EdgeProtocol):
-            protocol.head_complete()
+        if isinstance(protocol, EdgeProtocol):   # the head is complete: no deadline while it is handled
+            protocol._in_request = True
+            protocol._head_since = None
         return self._plain_factory(message, payload, protocol, writer, task)
 
 
@@ -114,7 +115,9 @@ class EdgeProtocol(RequestHandler):
 
     def data_received(self, data: bytes) -> None:
         if self._head_since is None and not self._in_request:
-            self._await_head()   # the first byte of the next request on a kept-alive connection
+            self._head_since = self._loop.time()   # the first byte of the next request (kept alive)
+            if self._head_timer is None:
+                self._await_head()
         super().data_received(data)
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -122,10 +125,6 @@ class EdgeProtocol(RequestHandler):
             self._head_timer.cancel()
             self._head_timer = None
         super().connection_lost(exc)
-
-    def head_complete(self) -> None:
-        self._in_request = True
-        self._head_since = None
 
     def log_access(self, request: web.BaseRequest, response: web.StreamResponse,
                    time: float | None) -> None:

@@ -8,7 +8,7 @@ An unknown route yields None (the gateway answers 404 APIGW.0101), never a defau
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -72,6 +72,7 @@ class RouteMatch:
     dependencies: tuple[str, ...]
     authenticated: bool
     gateway_choice: bool
+    bad_parameter: str | None = None  # the first parameter not of its allowed form (parameter_forms)
 
 
 @dataclass
@@ -152,15 +153,11 @@ class RouteCatalog:
             return None
         values: list[str] = []
         row = _walk(root, segments, 1, values)
-        return None if row is None else _matched(row, values)
-
-    def parameter_problem(self, match: RouteMatch) -> str | None:
-        """The first path parameter whose value is not of its allowed form (routes.yaml
-        `parameter_forms`), as "name", or None when all are."""
-        for name, value in match.params.items():
-            if not self._forms.allows(name, value):
-                return name
-        return None
+        if row is None:
+            return None
+        found = _matched(row, values)
+        bad = next((name for name, value in found.params.items() if not self._forms.allows(name, value)), None)
+        return found if bad is None else replace(found, bad_parameter=bad)
 
     def resource_urn(self, match: RouteMatch, *, region: str, domain_id: str) -> str | None:
         """ddm:<region>:<domain_id>:<type>:<id> for the resource the route names, else None."""

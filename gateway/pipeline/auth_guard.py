@@ -26,7 +26,7 @@ class FailedAuthGuard:
         self._blocked_until: dict[str, float] = {}
 
     def over_budget(self, ip: str) -> bool:
-        return self._remaining(ip) > 0
+        return bool(self._blocked_until) and self._remaining(ip) > 0
 
     def check(self, ip: str) -> None:
         """Refuses (429) anything from an IP over its budget (password logins)."""

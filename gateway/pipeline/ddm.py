@@ -41,15 +41,16 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
     legacy = request.raw_path.startswith(("/v1/", "/v2/"))   # until routing knows better
     headers: tuple[tuple[str, str], ...] = ()
     client_ip = notes.source_ip = source_ip(request, config.listen.trusted_proxies)
-    lease = services.bodies.lease()     # whatever body this request buffers, given back at its end
-    read_body = functools.partial(lease.read, request, config.listen.max_body_bytes,
-                                  timeout_s=config.listen.body_timeout_s)
+    lease = services.bodies.lease() if request.body_exists else None   # given back at the end
+    read_body = no_body if lease is None else functools.partial(
+        lease.read, request, config.listen.max_body_bytes, timeout_s=config.listen.body_timeout_s)
     try:
         route = notes.route = route_request(request, runtime.catalog)
         legacy = route.version in ("v1", "v2")
         if not route.authenticated:    # the catalog's one public route: GET / (section 4.1.1)
             return api_versions_response()
-        refuse_body_without_meaning(request)
+        if lease is not None and request.method in BODYLESS_METHODS:
+            raise meaningless_body()
         principal, body = await authenticate(request, services, source_ip=client_ip, read_body=read_body)
         notes.principal = principal
         project = check_project_scope(principal, route.project_id, runtime.directory,
@@ -62,7 +63,7 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
             request_id, principal, verdict.action, verdict.resource, verdict.allowed,
             verdict.decision.effect, verdict.decision.deciding, verdict.denied_actions)
         verdict.raise_if_denied()
-        if body is None and request.body_exists:   # a token's body: only now, through the same reader
+        if body is None and lease is not None:   # a token's body: only now, through the same reader
             body = await read_body()
         started = time.perf_counter()
         response = await services.upstream.forward(
@@ -79,12 +80,17 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
             response.headers.setdefault(name, value)
         return response
     finally:
-        lease.release()
+        if lease is not None:
+            lease.release()
 
 
-def refuse_body_without_meaning(request: web.Request) -> None:
+def meaningless_body() -> GatewayError:
     """A body on GET/HEAD has no defined meaning (RFC 9110 9.3.1) and no DDM route takes one:
     refused rather than forwarded. DELETE keeps its body: the official SDK sends one on three
     DDM routes (nodes, logical-processes, physical-processes)."""
-    if request.method in BODYLESS_METHODS and request.body_exists:
-        raise GatewayError.of("bad_request", "A GET or HEAD request must not have a body.")
+    return GatewayError.of("bad_request", "A GET or HEAD request must not have a body.")
+
+
+async def no_body() -> bytes:
+    """The body reader of a request without one (never called: nothing to read)."""
+    return b""

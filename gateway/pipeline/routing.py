@@ -20,7 +20,7 @@ def route_request(request: web.Request, catalog: RouteCatalog) -> RouteMatch:
     match = catalog.match(request.method, ("",) + segments)
     if match is None:
         raise GatewayError.of("not_found")
-    bad = catalog.parameter_problem(match)
-    if bad is not None:   # a dot-segment, '\', ... : refused before any action is decided on it
-        raise GatewayError.of("bad_request", f"Bad request path: path parameter {bad} is malformed")
+    if match.bad_parameter is not None:   # a dot-segment, a backslash...: refused before the action counts
+        raise GatewayError.of("bad_request",
+                              f"Bad request path: path parameter {match.bad_parameter} is malformed")
     return match
