@@ -58,9 +58,10 @@ async def authenticate(request: web.Request, services: Services, *, source_ip: s
     over_budget = services.auth_guard.over_budget(source_ip)
     try:
         try:
-            _refuse_duplicates(request)
             token = request.headers.get("X-Auth-Token")
             if token is not None:
+                if len(request.headers.getall("X-Auth-Token")) > 1:
+                    raise unauthorized("header X-Auth-Token appears more than once")
                 return principal_from_token(services, token, source_ip, cached_only=over_budget), None
             return await _signed(request, services, source_ip, read_body)
         except _BadSignature as bad:
@@ -83,6 +84,7 @@ async def _signed(request: web.Request, services: Services, source_ip: str,
     signer = _signer(services, header, request.headers.get("X-Security-Token"))
     body = b""
     if request.body_exists:   # a locked AK gets nothing buffered either (a GET's lock is judged with its rate limit)
+        _refuse_duplicates(request)   # (a bodiless request's are found with its signed headers, for free)
         if await _lock_remaining(services, signer.lock_key):
             raise unauthorized("AK access failed to reach the limit,forbidden.")
         body = await read_body()
@@ -92,10 +94,10 @@ async def _signed(request: web.Request, services: Services, source_ip: str,
     return principal, body
 
 
-def _refuse_duplicates(request: web.Request) -> None:
+def _refuse_duplicates(request: web.Request, names: tuple[str, ...] = SINGLE_CREDENTIAL_HEADERS) -> None:
     headers = request.headers
-    for name in SINGLE_CREDENTIAL_HEADERS:
-        if name in headers and len(headers.getall(name)) > 1:
+    for name in names:
+        if len(headers.getall(name, ())) > 1:
             raise unauthorized(f"header {name} appears more than once")
 
 
@@ -192,9 +194,12 @@ async def _lock_remaining(services: Services, lock_key: str) -> float:
 
 
 def _single_valued_headers(request: web.Request, signed: tuple[str, ...]) -> dict[str, str]:
-    """Lowercased headers; a signed header sent twice is ambiguous (which copy was signed?)."""
+    """Lowercased headers; a signed header or a credential header sent twice is ambiguous
+    (which copy was signed? which one was checked?). Fewer keys than lines means some name
+    repeats: only then are the names looked at."""
     headers = {k.lower(): v for k, v in request.headers.items()}
     if len(headers) != len(request.headers):
+        _refuse_duplicates(request)
         for name in signed:
             if len(request.headers.getall(name, ())) > 1:
                 raise unauthorized(f"signed header {name} appears more than once")
