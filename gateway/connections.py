@@ -139,7 +139,8 @@ class EdgeProtocol(RequestHandler):
         if status == 400:
             log.info("request refused by the HTTP parser (request id %s, peer %s): %s", rid,
                      request.remote, type(exc).__name__ if exc is not None else "malformed")
-            response = error_response(GatewayError.of("bad_request", "Malformed HTTP request."), rid, legacy=False)
+            refused = GatewayError.of("bad_request", "Malformed HTTP request.")
+            response = error_response(refused, rid, legacy=False)
         else:
             if status >= 500 and exc is not None:
                 log.error("unhandled error (request id %s): %s", rid, type(exc).__name__)

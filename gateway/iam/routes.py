@@ -156,7 +156,8 @@ def _login_subject(services: Services, user: dict[str, Any]) -> tuple[Identity |
     else:
         domain = _domain_of(directory, user.get("domain"))
         name = user.get("name")
-        identity = directory.by_login(domain.name, name) if domain is not None and isinstance(name, str) else None
+        known = domain is not None and isinstance(name, str)
+        identity = directory.by_login(domain.name, name) if known else None
         given = f"name:{domain.id if domain is not None else '-'}:{name}"
     return identity, f"login:{identity.user_id}" if identity is not None else f"login:{given}"
 
@@ -385,4 +386,5 @@ def add_iam_routes(app: web.Application, *, wrap: Callable[[Handler], Handler]) 
     app.router.add_get("/v3/auth/projects", wrap(list_auth_projects))
     app.router.add_get("/v3/projects", wrap(list_projects))
     app.router.add_get("/v3/auth/domains", wrap(list_auth_domains))
-    app.router.add_post("/v3.0/OS-CREDENTIAL/securitytokens", wrap(create_security_token), expect_handler=expect)
+    app.router.add_post("/v3.0/OS-CREDENTIAL/securitytokens", wrap(create_security_token),
+                        expect_handler=expect)

@@ -83,8 +83,8 @@ async def _signed(request: web.Request, services: Services, source_ip: str,
         raise unauthorized("x-auth-token not found")
     signer = _signer(services, header, request.headers.get("X-Security-Token"))
     body = b""
-    if request.body_exists:   # a locked AK gets nothing buffered either (a GET's lock is judged with its rate limit)
-        _refuse_duplicates(request)   # (a bodiless request's are found with its signed headers, for free)
+    if request.body_exists:   # nothing buffered for a locked AK (a GET's lock is judged in rate_limit)
+        _refuse_duplicates(request)   # a bodiless request's duplicates are found with its signed headers
         if await _lock_remaining(services, signer.lock_key):
             raise unauthorized("AK access failed to reach the limit,forbidden.")
         body = await read_body()
@@ -149,7 +149,8 @@ def _signer(services: Services, header: str, security_token: str | None) -> Sign
     except SignatureError as err:
         raise unauthorized(err.reason) from None
     identity, secret, method = _credential(services, auth.access_key, security_token)
-    lock_key = temporary_lock_key(identity.user_id) if method == AUTH_TEMPORARY else lock_key_for(auth.access_key)
+    temporary = method == AUTH_TEMPORARY
+    lock_key = temporary_lock_key(identity.user_id) if temporary else lock_key_for(auth.access_key)
     return Signer(auth, identity, secret, method, lock_key)
 
 

@@ -1,7 +1,8 @@
 """Part of authentication for DDM routes: the project in the path must be the caller's.
 
 A token is valid for its own project only (in the path and in X-Project-Id); an AK/SK request's
-X-Project-Id, when present, must name the path's project; and the project must belong to the caller's domain (403 APIGW.0310).
+X-Project-Id, when present, must name the path's project; and the project must belong to the
+caller's domain (403 APIGW.0310).
 """
 from __future__ import annotations
 
