@@ -156,8 +156,13 @@ class RouteCatalog:
         if row is None:
             return None
         found = _matched(row, values)
-        bad = next((name for name, value in found.params.items() if not self._forms.allows(name, value)), None)
+        params = found.params.items()
+        bad = next((name for name, value in params if not self.allows_parameter(name, value)), None)
         return found if bad is None else replace(found, bad_parameter=bad)
+
+    def allows_parameter(self, name: str, value: str) -> bool:
+        """Whether `value` is of the form routes.yaml `parameter_forms` gives parameter `name`."""
+        return self._forms.allows(name, value)
 
     def resource_urn(self, match: RouteMatch, *, region: str, domain_id: str) -> str | None:
         """ddm:<region>:<domain_id>:<type>:<id> for the resource the route names, else None."""

@@ -100,7 +100,7 @@ def test_every_route_parameter_has_a_form() -> None:
         for name in row.variables:
             values = {"..": False, ".": False, "a\\b": False, "db_1": True}
             for value, allowed in values.items():
-                assert catalog._forms.allows(name, value) is allowed, (row.path, name, value)
+                assert catalog.allows_parameter(name, value) is allowed, (row.path, name, value)
 
 
 # --- 4. derived credentials never outlive their parent ---------------------------------------------
