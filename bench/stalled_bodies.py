@@ -5,7 +5,10 @@ subprocess, opens N connections that each announce a 12 MB AK/SK-signed body und
 that does not exist, send `--send-mb` of it and stall, then reads the process's VmRSS. Memory,
 not time, so the figure is stable under load.
 
-    .venv/bin/python -m bench.stalled_bodies [-n 20] [--send-mb 11]
+    .venv/bin/python -m bench.stalled_bodies [-n 20] [--send-mb 11] [--known] [--max-buffered-mb M]
+
+`--known` signs with the demo user's real AK instead (its bodies are read: what bounds them is
+`listen.max_buffered_bytes`, set with `--max-buffered-mb`).
 
 PYTHONPATH picks the code measured (e.g. an unpacked older commit, to compare).
 """
@@ -53,12 +56,15 @@ def wait_port(port: int, timeout_s: float = 20.0) -> None:
     raise RuntimeError("gateway did not start")
 
 
-def stalled_upload(port: int, send_bytes: int) -> socket.socket:
+KNOWN = ("DEMOALICEAK000000001", "demo-alice-secret-key-00000000000000001")
+UNKNOWN = ("NOSUCHAK000000000001", "x" * 40)
+
+
+def stalled_upload(port: int, send_bytes: int, credential: tuple[str, str]) -> socket.socket:
     path = f"/v1/{PROJECT}/instances"
     headers = {"host": f"127.0.0.1:{port}", "content-type": "application/json"}
     body = b" " * (12 * 1024 * 1024)
-    added = sign(SignableRequest("POST", path, "", headers, body), "NOSUCHAK000000000001", "x" * 40,
-                 now=datetime.now(timezone.utc))
+    added = sign(SignableRequest("POST", path, "", headers, body), *credential, now=datetime.now(timezone.utc))
     head = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json",
             f"Content-Length: {len(body)}", *(f"{k}: {v}" for k, v in added.items())]
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -80,10 +86,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("-n", type=int, default=20)
     parser.add_argument("--send-mb", type=float, default=11.0)
+    parser.add_argument("--known", action="store_true")
+    parser.add_argument("--max-buffered-mb", type=int)
     args = parser.parse_args()
     port, admin = free_port(), free_port()
     config = yaml.safe_load(DEMO.read_text())
     config["listen"]["port"], config["admin"]["port"] = port, admin
+    if args.max_buffered_mb:
+        config["listen"]["max_buffered_bytes"] = args.max_buffered_mb * 1024 * 1024
     with tempfile.TemporaryDirectory() as tmp:
         config["state_dir"] = tmp
         config["logging"] = {"access_log": False}
@@ -95,10 +105,12 @@ def main() -> None:
             wait_port(port)
             time.sleep(1.0)
             before = rss_mb(proc.pid)
-            socks = [stalled_upload(port, int(args.send_mb * 1024 * 1024)) for _ in range(args.n)]
+            credential = KNOWN if args.known else UNKNOWN
+            socks = [stalled_upload(port, int(args.send_mb * 1024 * 1024), credential) for _ in range(args.n)]
             time.sleep(2.0)
             after = rss_mb(proc.pid)
-            print(f"{args.n} stalled connections, {args.send_mb} MB sent each: "
+            who = "known" if args.known else "unknown"
+            print(f"{args.n} stalled connections ({who} AK), {args.send_mb} MB sent each: "
                   f"RSS {before:.0f} MB -> {after:.0f} MB (+{after - before:.0f} MB)")
             for sock in socks:
                 sock.close()
