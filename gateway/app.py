@@ -13,6 +13,7 @@ from aiohttp import web
 from signer import DerivedKeyCache
 
 from .connections import EDGE_LIMITS, EdgeLimits
+from .enterprise_projects import EnterpriseProjectCache, EnterpriseProjectLocator
 from .iam.keys import KeyRing
 from .iam.routes import add_iam_routes
 from .iam.temporary import TemporaryCredentialService
@@ -94,4 +95,9 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
                                    clock=clock),
         key_cache=DerivedKeyCache(), observability=Observability.from_config(config.logging), clock=clock,
         bodies=BodyBudget(config.listen.max_buffered_bytes), passwords=PasswordChecker())
+    services.enterprise_projects = EnterpriseProjectLocator(
+        EnterpriseProjectCache(ttl_s=config.authz.enterprise_project_cache_s,
+                               max_entries=config.authz.enterprise_project_cache_entries, clock=clock),
+        client, services.observability.metrics.enterprise_project_lookups,
+        timeout_s=config.authz.enterprise_project_lookup_timeout_s)
     return services

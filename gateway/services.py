@@ -42,6 +42,7 @@ class Services:
     clock: Callable[[], float]
     bodies: Any                    # gateway.pipeline.body.BodyBudget (bytes buffered for bodies)
     passwords: Any                 # gateway.iam.password_checker.PasswordChecker (scrypt off the event loop)
+    enterprise_projects: Any = None   # gateway.enterprise_projects.EnterpriseProjectLocator
 
 
 SERVICES = web.AppKey("services", Services)

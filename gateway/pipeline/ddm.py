@@ -1,10 +1,14 @@
 """The DDM request pipeline, top to bottom:
 
-    request id (handler wrapper) -> route -> authenticate -> rate-limit -> authorize -> body -> proxy -> normalize
+    request id (handler wrapper) -> route -> authenticate -> rate-limit -> place -> authorize
+    -> body -> proxy -> normalize -> filter (lists, enterprise-project learning) -> relay
 
-(`GET /`, the one public route, is answered after routing from static data.) An AK/SK request's
+`place` finds the enterprise project a decision is made in (pipeline/enterprise.py); a list
+whose items the caller may see only in part is assembled by the filter phase (pipeline/filter.py).
+`GET /`, the one public route, is answered after routing from static data. An AK/SK request's
 body is read inside authenticate, once its access key is known and not locked (the signature
-covers it); any other body after authorization. Either way through pipeline/body.py.
+covers it); a create's body when placement needs it; any other after authorization. All of
+them through pipeline/body.py.
 
 Each stage is a function in its own module that either returns what the next stage needs or
 raises GatewayError; this handler is the only place that knows the order. What later stages or
@@ -20,8 +24,10 @@ from aiohttp import web
 from ..errors import GatewayError
 from ..services import SERVICES
 from .authenticate import authenticate
-from .authorize import authorize
+from .authorize import authorize, caller_grants, list_visibility
 from .client_ip import source_ip
+from .enterprise import UNPLACED, needs_placement, place, wants_create_body
+from .filter import filtered_list, filters_list, learn_from_answer
 from .ratelimit import rate_limit
 from .notes import notes_of
 from .respond import error_response
@@ -51,18 +57,32 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
             return api_versions_response()
         if lease is not None and request.method in BODYLESS_METHODS:
             raise meaningless_body()
+        placement = UNPLACED
         principal, body = await authenticate(request, services, source_ip=client_ip, read_body=read_body)
         notes.principal = principal
         project = check_project_scope(principal, route.project_id, runtime.directory,
                                       header_project_id=request.headers.get("X-Project-Id"))
         headers = await rate_limit(principal, services)
         notes.ratelimit_outcome = "allowed"
-        verdict = authorize(principal, route, project, services)
+        grants = caller_grants(principal, project, services)
+        if body is None and lease is not None and wants_create_body(route, principal, grants):
+            body = await read_body()
+        if needs_placement(principal, grants):
+            placement = await place(route, principal, grants, body, services, request_id)
+        verdict = authorize(principal, route, project, services, placement, grants)
         notes.decision_effect = verdict.decision.effect if verdict.allowed else "deny"
+        notes.enterprise_project = verdict.enterprise_project
         services.observability.audit_decision(
             request_id, principal, verdict.action, verdict.resource, verdict.allowed,
-            verdict.decision.effect, verdict.decision.deciding, verdict.denied_actions)
+            verdict.decision.effect, verdict.decision.deciding, verdict.denied_actions,
+            verdict.enterprise_project)
         verdict.raise_if_denied()
+        if filters_list(route, placement):
+            response, notes.enterprise_project = await filtered_list(
+                request, route, list_visibility(principal, route, project, services), services,
+                request_id=request_id, legacy=legacy, extra_headers=headers)
+            notes.upstream_status = response.status
+            return response
         if body is None and lease is not None:   # a token's body: only now, through the same reader
             body = await read_body()
         started = time.perf_counter()
@@ -71,6 +91,8 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
             client_ip=client_ip, legacy_errors=legacy, extra_headers=headers)
         services.observability.metrics.upstream_latency.observe(time.perf_counter() - started, route.action)
         notes.upstream_status = response.status
+        if runtime.grants.uses_enterprise_projects:
+            learn_from_answer(route, response, placement, services)
         return response
     except GatewayError as err:
         if err.status == 429:
