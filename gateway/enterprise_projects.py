@@ -110,8 +110,7 @@ class EnterpriseProjectLocator:
         try:
             async with asyncio.timeout(self._timeout_s):
                 reply = await self._upstream.fetch(f"/v1/{project_id}/instances/{instance_id}", "",
-                                                   request_id=request_id, project_id=project_id,
-                                                   legacy_errors=True)
+                                                   request_id=request_id, project_id=project_id)
         except TimeoutError:
             self._lookups.inc(LOOKUP_FAILURE)
             log.warning("enterprise-project lookup timed out (instance %s)", instance_id)
@@ -119,7 +118,7 @@ class EnterpriseProjectLocator:
         except GatewayError:
             self._lookups.inc(LOOKUP_FAILURE)
             raise
-        found = lookup_answer(reply.status, reply.body if isinstance(reply.body, bytes) else b"")
+        found = lookup_answer(reply.status, reply.body or b"")
         if found is _UNUSABLE:
             self._lookups.inc(LOOKUP_FAILURE)
             log.warning("enterprise-project lookup: DDM answered %s (instance %s)", reply.status, instance_id)

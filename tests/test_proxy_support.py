@@ -1,10 +1,14 @@
-"""A bare forwarding app for the proxy tests: everything through one UpstreamClient, a GatewayError
+"""A bare forwarding app for the proxy tests: everything through one UpstreamClient and the
+gateway's own proxy and response phases (forward, normalize, relay), a GatewayError
 answered by the gateway's own error_response (no test keeps a second copy of that shape)."""
 from __future__ import annotations
 
 from aiohttp import web
 
 from gateway.errors import GatewayError
+from gateway.pipeline.forward import forward_request
+from gateway.pipeline.normalize import normalize_errors
+from gateway.pipeline.relay import relay
 from gateway.pipeline.respond import error_response
 from gateway.proxy.client import UpstreamClient
 
@@ -18,8 +22,9 @@ def forwarding_app(proxy: UpstreamClient, *, request_id: str, client_ip: str, pr
         legacy = legacy_by_path and request.raw_path.startswith(("/v1/", "/v2/"))
         try:
             body = await request.read() if buffer else None
-            return await proxy.forward(request, body=body, request_id=request_id, project_id=project_id,
-                                       client_ip=client_ip, legacy_errors=legacy)
+            answer = await forward_request(request, proxy, body=body, request_id=request_id,
+                                           project_id=project_id, client_ip=client_ip)
+            return await relay(request, normalize_errors(answer, request_id, legacy=legacy), request_id)
         except GatewayError as err:
             return error_response(err, request_id, legacy=legacy)
 

@@ -1,7 +1,11 @@
 """The DDM request pipeline, top to bottom:
 
     request id (handler wrapper) -> route -> authenticate -> rate-limit -> place -> authorize
-    -> body -> proxy -> normalize -> filter (lists, enterprise-project learning) -> relay
+    -> body -> proxy (forward.py) -> enterprise-project learning -> normalize -> relay
+
+A list the caller may see only in part takes the filter phase instead of the proxy (it fetches
+every page with the gateway's credentials and answers the caller's page). The proxy returns a
+plain UpstreamResponse; nothing is written to the client before the relay.
 
 `place` finds the enterprise project a decision is made in (pipeline/enterprise.py); a list
 whose items the caller may see only in part is assembled by the filter phase (pipeline/filter.py).
@@ -28,8 +32,11 @@ from .authorize import authorize, caller_grants, list_visibility
 from .client_ip import source_ip
 from .enterprise import UNPLACED, needs_placement, place, wants_create_body
 from .filter import filtered_list, filters_list, learn_from_answer
+from .forward import forward_request
+from .normalize import normalize_errors
 from .ratelimit import rate_limit
 from .notes import notes_of
+from .relay import relay
 from .respond import error_response
 from .routing import route_request
 from .scope import check_project_scope
@@ -78,22 +85,22 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
             verdict.enterprise_project)
         verdict.raise_if_denied()
         if filters_list(route, placement):
-            response, notes.enterprise_project = await filtered_list(
+            answer, notes.enterprise_project = await filtered_list(
                 request, route, list_visibility(principal, route, project, services), services,
-                request_id=request_id, legacy=legacy, extra_headers=headers)
-            notes.upstream_status = response.status
-            return response
-        if body is None and lease is not None:   # a token's body: only now, through the same reader
-            body = await read_body()
-        started = time.perf_counter()
-        response = await services.upstream.forward(
-            request, body=body, request_id=request_id, project_id=route.project_id,
-            client_ip=client_ip, legacy_errors=legacy, extra_headers=headers, route=route.operation)
-        services.observability.metrics.upstream_latency.observe(time.perf_counter() - started, route.action)
-        notes.upstream_status = response.status
-        if runtime.grants.uses_enterprise_projects:
-            learn_from_answer(route, response, placement, services)
-        return response
+                request_id=request_id)
+        else:
+            if body is None and lease is not None:   # a token's body: only now, through the same reader
+                body = await read_body()
+            started = time.perf_counter()
+            answer = await forward_request(request, services.upstream, body=body, request_id=request_id,
+                                           project_id=route.project_id, client_ip=client_ip,
+                                           route=route.operation)
+            services.observability.metrics.upstream_latency.observe(time.perf_counter() - started,
+                                                                    route.action)
+            if runtime.grants.uses_enterprise_projects:
+                learn_from_answer(route, answer, placement, services)
+        notes.upstream_status = answer.status
+        return await relay(request, normalize_errors(answer, request_id, legacy=legacy), request_id, headers)
     except GatewayError as err:
         if err.status == 429:
             notes.ratelimit_outcome = "rejected"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -20,9 +20,10 @@ from policies import EP_CREATE, EP_LIST, EnterpriseProjectScope, RouteMatch
 
 from ..enterprise_projects import EnterpriseProjectCache, instances_in, parse_json
 from ..errors import GatewayError
-from ..proxy.client import split_target
+from ..proxy.answer import UpstreamResponse
 from ..services import Services
 from .enterprise import Placement
+from .forward import split_target
 
 UPSTREAM_PAGE = 128              # DDM's largest page (limit 1..128)
 DEFAULT_LIMIT = 10               # DDM's default limit for instance lists
@@ -48,36 +49,32 @@ def _integer(text: str | None, default: int, name: str, low: int, high: int | No
 
 
 async def filtered_list(request: web.Request, route: RouteMatch, visible: Callable[[str], bool],
-                        services: Services, *, request_id: str, legacy: bool,
-                        extra_headers: Sequence[tuple[str, str]]) -> tuple[web.Response, list[str]]:
+                        services: Services, *, request_id: str) -> tuple[UpstreamResponse, list[str]]:
     """The caller's page of the instances it may see, and the enterprise projects shown. All
     pages together must arrive within the upstream timeout (else 504)."""
     offset, limit = paging(request.query)
     upstream = services.runtime.config.upstream
     try:
         async with asyncio.timeout(upstream.timeout_s if upstream is not None else 60.0):
-            return await _assemble(request, route, visible, services, offset, limit,
-                                   request_id=request_id, legacy=legacy, extra_headers=extra_headers)
+            return await _assemble(request, route, visible, services, offset, limit, request_id=request_id)
     except TimeoutError:
         raise GatewayError.of("gateway_timeout") from None
 
 
 async def _assemble(request: web.Request, route: RouteMatch, visible: Callable[[str], bool],
-                    services: Services, offset: int, limit: int, *, request_id: str, legacy: bool,
-                    extra_headers: Sequence[tuple[str, str]]) -> tuple[web.Response, list[str]]:
+                    services: Services, offset: int, limit: int, *,
+                    request_id: str) -> tuple[UpstreamResponse, list[str]]:
     scope = route.enterprise_project
     raw_path, _ = split_target(request)
     documents: list[dict[str, Any]] = []
-    first: web.Response | None = None
+    first: UpstreamResponse | None = None
     listed = 0
     while True:
         reply = await services.upstream.fetch(raw_path, f"offset={listed}&limit={UPSTREAM_PAGE}",
-                                              request_id=request_id, project_id=route.project_id,
-                                              legacy_errors=legacy)
+                                              request_id=request_id, project_id=route.project_id)
         if reply.status >= 300:
-            reply.headers.extend(extra_headers)
-            return reply, []           # already normalized: relayed as it is
-        document = parse_json(reply.body if isinstance(reply.body, bytes) else b"")
+            return reply, []           # relayed as it is (an error normalized first)
+        document = parse_json(reply.body or b"")
         items = document.get(scope.items) if isinstance(document, dict) else None
         if not isinstance(items, list):
             raise GatewayError.of("bad_gateway", "Backend answered an instance list the gateway cannot read.")
@@ -91,9 +88,7 @@ async def _assemble(request: web.Request, route: RouteMatch, visible: Callable[[
             raise GatewayError.of("bad_gateway", "Too many instances to filter.")
     learn_list(services.enterprise_projects.cache, route.project_id, documents, scope)
     body, shown = filter_documents(documents, scope, visible, offset, limit)
-    response = web.Response(status=first.status, reason=first.reason, body=body, headers=first.headers)
-    response.headers.extend(extra_headers)
-    return response, shown
+    return first.rewritten(body=body, headers=first.headers, reason=first.reason), shown
 
 
 def _upstream_total(document: dict[str, Any], scope: EnterpriseProjectScope) -> int | None:
@@ -141,20 +136,20 @@ def learn_list(cache: EnterpriseProjectCache, project_id: str | None, documents:
             cache.learn(project_id, instance_id, ep)
 
 
-def learn_from_answer(route: RouteMatch, response: web.StreamResponse, placement: Placement,
+def learn_from_answer(route: RouteMatch, answer: UpstreamResponse, placement: Placement,
                       services: Services) -> None:
     """What a successful answer tells about enterprise projects: a show or an (unfiltered) list
     reports instances', a create made one in the enterprise project it was decided in, a delete
     removed one."""
     scope, project_id = route.enterprise_project, route.project_id
-    if project_id is None or not 200 <= response.status < 300:
+    if project_id is None or not 200 <= answer.status < 300:
         return
     cache = services.enterprise_projects.cache
     if scope.forget and route.resource_id is not None:
         cache.forget(project_id, route.resource_id)
         return
-    body = response.body if isinstance(response, web.Response) else None
-    if not isinstance(body, bytes):
+    body = answer.body
+    if body is None:
         return                                   # streamed: too large to be a show or a create
     if (scope.learn and placement.enterprise_project is None) or scope.kind == EP_LIST:
         for instance_id, ep in instances_in(parse_json(body), scope.items or "instances"):

@@ -1,4 +1,4 @@
-"""Bounded body reading and decoding at the proxy's edge.
+"""Bounded decoding of an upstream error body.
 
 Error bodies are read to be normalized, never forwarded, so a hostile or broken upstream must not
 make the gateway buffer (or decompress) more than a small cap.
@@ -6,33 +6,6 @@ make the gateway buffer (or decompress) more than a small cap.
 from __future__ import annotations
 
 import zlib
-
-from aiohttp import StreamReader
-
-
-class BodyTooLarge(Exception):
-    """The stream held more than the caller's limit."""
-
-
-async def read_capped(stream: StreamReader, cap: int) -> bytes:
-    """At most `cap` bytes from the stream; the rest stays unread (the caller closes the stream)."""
-    parts: list[bytes] = []
-    remaining = cap
-    while remaining > 0:
-        chunk = await stream.read(remaining)
-        if not chunk:
-            break
-        parts.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(parts)
-
-
-async def read_limited(stream: StreamReader, limit: int) -> bytes:
-    """The whole stream, or BodyTooLarge as soon as it passes `limit` (never reads much beyond)."""
-    body = await read_capped(stream, limit + 1)
-    if len(body) > limit:
-        raise BodyTooLarge(limit)
-    return body
 
 
 def decode_content(body: bytes, content_encoding: str | None, cap: int) -> bytes:

@@ -1,9 +1,12 @@
 """The proxy stage: one keep-alive connection pool (pool.py, http1.py) that forwards requests to DDM.
 
 Method, path and query go upstream byte for byte (the client's signature and DDM's routing both
-depend on them); the body is streamed unless the upstream auth mode signs it. Successes come back
-untouched: a small reply with a known length is read whole and sent in one write, anything else is
-streamed; errors (>= 400) are read up to a cap and normalized. Failures to reach DDM become
+depend on them); the body is streamed unless the upstream auth mode signs it. The client only
+talks upstream: `forward(OutgoingRequest)` returns an UpstreamResponse (answer.py) and never sees
+the aiohttp request or response (pipeline/forward.py builds the request, the response phases
+normalize and relay the answer). A small success with a known length is read whole (the relay
+sends it in one write), anything else is a stream; errors (>= 400) are read up to a cap, decoded
+and scrubbed of the gateway's credentials for the normalize phase. Failures to reach DDM become
 GatewayError 502 / 504, and only GET/HEAD are ever retried (once, and only when the upstream sent
 nothing back), so a POST reaches DDM at most once.
 """
@@ -12,22 +15,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from dataclasses import replace
 from functools import partial
-from typing import AsyncIterable, NamedTuple, Sequence
+from typing import AsyncIterable, AsyncIterator, Iterable, NamedTuple
 
-from aiohttp import web
-from multidict import CIMultiDict
 from yarl import URL
 
-from ..errors import JSON_CONTENT_TYPE, GatewayError
+from ..errors import GatewayError
 from .admission import Admission, PoolBusy
-from .bodies import BodyTooLarge, decode_content, read_limited
+from .answer import BodyBroken, UpstreamResponse
+from .bodies import decode_content
 from .env_proxy import proxy_for
-from .headers import request_headers, response_headers, value_of, without_reflections
+from .headers import request_headers, value_of, without_reflections
 from .http1 import IncompleteBody, Response, UpstreamDropped, UpstreamTimeout
 from .http1_head import (FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_LENGTH, FRAMING_NONE, GET_METHODS,
                          InvalidRequest, MalformedResponse)
-from .normalize import MAX_ERROR_BODY_BYTES, normalize_error
+from .normalize import MAX_ERROR_BODY_BYTES
 from .outgoing import OutgoingRequest, UpstreamAuth
 from .pool import ConnectFailed, UpstreamPool
 
@@ -93,9 +96,14 @@ class UpstreamClient:
 
     @property
     def needs_body(self) -> bool:
-        """True when the upstream auth signs the body: pass `forward(body=...)` bytes if you have them
-        (forward reads it itself, bounded by `max_body_bytes`, when given None)."""
+        """True when the upstream auth signs the body: the OutgoingRequest must carry it as bytes
+        (read by the caller, at most `max_body_bytes`), never as a stream."""
         return self._auth.needs_body
+
+    @property
+    def max_body_bytes(self) -> int:
+        """The largest body the upstream auth signs (APIG's limit; more is 413)."""
+        return self._max_body_bytes
 
     async def start(self) -> None:
         limits = self._limits
@@ -137,53 +145,57 @@ class UpstreamClient:
             self._pool = None
         await self._auth.close()
 
-    async def forward(self, request: web.Request, *, body: bytes | None, request_id: str,
-                      project_id: str | None, client_ip: str, legacy_errors: bool,
-                      extra_headers: Sequence[tuple[str, str]] = (),
-                      route: str | None = None) -> web.StreamResponse:
-        """Send `request` upstream and answer with DDM's response (errors normalized).
+    def outgoing(self, method: str, raw_path: str, raw_query: str, headers: Iterable[tuple[str, str]], *,
+                 body: bytes | None, streamed_length: int | None, request_id: str, project_id: str | None,
+                 client_ip: str, proto: str, original_host: str) -> OutgoingRequest:
+        """The request DDM gets for a client's (plain values in): its method, path and query byte
+        for byte under the upstream prefix, its headers cleaned (headers.py) plus the proxy's
+        own. `body` None with `streamed_length`: the body is streamed, of that declared length
+        (None: chunked). Not yet signed: `forward` applies the upstream auth."""
+        cleaned = request_headers(
+            headers, keep_credentials=self._auth.keeps_client_credentials, upstream_host=self._host,
+            request_id=request_id, client_ip=client_ip, proto=proto, original_host=original_host,
+            content_length=streamed_length if body is None else None)
+        if body is not None and not body and method in GET_METHODS:
+            body = None  # a GET without a body stays without one (no Content-Length: 0 added)
+        return OutgoingRequest(method, self._prefix + raw_path, raw_query, cleaned, body, project_id)
 
-        `extra_headers` (the gateway's RateLimit headers) are added to the response before it is
-        prepared, since a streamed response cannot take headers afterwards. `route` (the DDM
-        operation) is the connection share the request counts against: one slow route cannot hold
-        every upstream connection."""
-        if body is None and self._auth.needs_body and request.body_exists:
-            body = await self._read_whole_body(request)
-        out = await self._auth.apply(self._outgoing(request, body, request_id, project_id, client_ip))
-        streamed = out.body is None and request.body_exists
-        upstream = await self._send(out, request.content.iter_any() if streamed else None, route)
+    async def forward(self, out: OutgoingRequest, *, stream: AsyncIterable[bytes] | None = None,
+                      route: str | None = None) -> UpstreamResponse:
+        """Sign `out` (the upstream auth mode), send it (retried per RETRYABLE_METHODS), and return
+        DDM's answer: a small success with a known length and every error read whole, anything
+        else as a stream the caller relays. `stream`: the client's body, when `out.body` is None
+        and there is one. `route` (the DDM operation) is the connection share the request counts
+        against: one slow route cannot hold every upstream connection. The caller releases the
+        answer."""
+        out = await self._auth.apply(out)
+        upstream = await self._send(out, stream, route)
         try:
-            secrets = self._auth.credentials(out)
-            if secrets:
-                _drop_reflections(upstream, secrets)
-            if upstream.status == 401:
-                self._auth.rejected(out)
+            secrets = self._checked(upstream, out)
             if upstream.status >= 400:
-                response = await self._error_response(upstream, request_id, legacy_errors, secrets)
-                response.headers.extend(extra_headers)
-                return response
-            return await self._respond(request, upstream, request_id, extra_headers)
-        finally:
+                answer = await self._error_answer(upstream, secrets)
+            else:
+                answer = await self._success_answer(upstream)
+        except BaseException:
             upstream.release()
+            raise
+        return answer
 
-    async def fetch(self, raw_path: str, raw_query: str, *, request_id: str, project_id: str | None,
-                    legacy_errors: bool) -> web.Response:
+    async def fetch(self, raw_path: str, raw_query: str, *, request_id: str,
+                    project_id: str | None) -> UpstreamResponse:
         """A GET of the gateway's own (an instance's enterprise project, the pages of a list the
         response stage filters), sent with the gateway's upstream credentials whatever the
-        caller's. The answer is read whole (at most FETCHED_BODY_MAX_BYTES, else 502); errors are
-        normalized as in `forward`; failures to reach DDM are the same 502 / 504."""
+        caller's. The answer is read whole (at most FETCHED_BODY_MAX_BYTES, else 502); errors as
+        in `forward` (the caller normalizes them); failures to reach DDM are the same 502 / 504.
+        Holds no connection: nothing to release."""
         headers = (("Host", self._host), ("Accept", "application/json"), ("X-Request-Id", request_id))
         out = await self._auth.apply(OutgoingRequest("GET", self._prefix + raw_path, raw_query, headers,
                                                      None, project_id))
         upstream = await self._send(out, None, None)   # counts towards the total only
         try:
-            secrets = self._auth.credentials(out)
-            if secrets:
-                _drop_reflections(upstream, secrets)
-            if upstream.status == 401:
-                self._auth.rejected(out)
+            secrets = self._checked(upstream, out)
             if upstream.status >= 400:
-                return await self._error_response(upstream, request_id, legacy_errors, secrets)
+                return replace(await self._error_answer(upstream, secrets), release=_no_release)
             try:
                 raw = await upstream.read_capped(FETCHED_BODY_MAX_BYTES + 1)
             except UpstreamTimeout as err:
@@ -193,32 +205,19 @@ class UpstreamClient:
             encoding = value_of(upstream.headers, "Content-Encoding")
             if len(raw) > FETCHED_BODY_MAX_BYTES or (encoding or "identity").lower() != "identity":
                 raise _unavailable(out, ValueError("reply too large or encoded"))
-            headers = response_headers(upstream.headers, request_id=request_id, drop_length=True)
-            return web.Response(status=upstream.status, reason=upstream.reason, body=raw,
-                                headers=CIMultiDict(headers))
+            return UpstreamResponse(upstream.status, upstream.reason, upstream.headers, body=raw)
         finally:
             upstream.release()
 
-    def _outgoing(self, request: web.Request, body: bytes | None, request_id: str,
-                  project_id: str | None, client_ip: str) -> OutgoingRequest:
-        raw_path, raw_query = split_target(request)
-        stream_length = request.content_length if body is None and request.body_exists else None
-        headers = request_headers(
-            request.headers.items(), keep_credentials=self._auth.keeps_client_credentials,
-            upstream_host=self._host, request_id=request_id, client_ip=client_ip,
-            proto=request.scheme, original_host=request.host, content_length=stream_length)
-        if body is not None and not body and request.method in GET_METHODS:
-            body = None  # a GET without a body stays without one (no Content-Length: 0 added)
-        return OutgoingRequest(request.method, self._prefix + raw_path, raw_query, headers, body, project_id)
-
-    async def _read_whole_body(self, request: web.Request) -> bytes:
-        """The auth mode signs the body, so it must be read first; bounded like APIG (413)."""
-        if (request.content_length or 0) > self._max_body_bytes:
-            raise GatewayError.of("too_large")  # declared too big: refuse without reading a byte
-        try:
-            return await read_limited(request.content, self._max_body_bytes)
-        except BodyTooLarge:
-            raise GatewayError.of("too_large") from None
+    def _checked(self, upstream: Response, out: OutgoingRequest) -> tuple[str, ...]:
+        """The gateway's secrets `out` carried, after dropping header lines that echo one; a 401
+        tells the auth mode its credential is no good."""
+        secrets = self._auth.credentials(out)
+        if secrets:
+            _drop_reflections(upstream, secrets)
+        if upstream.status == 401:
+            self._auth.rejected(out)
+        return secrets
 
     async def _send(self, out: OutgoingRequest, stream: AsyncIterable[bytes] | None,
                     route: str | None) -> Response:
@@ -248,74 +247,42 @@ class UpstreamClient:
                 raise GatewayError.of("bad_request") from None
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def _error_response(self, upstream: Response, request_id: str, legacy: bool,
-                              secrets: tuple[str, ...]) -> web.Response:
+    async def _error_answer(self, upstream: Response, secrets: tuple[str, ...]) -> UpstreamResponse:
+        """An error's body, read up to a cap and decoded, for the normalize phase; a body that
+        broke off is empty (the status line already says what happened)."""
         try:
             raw = await upstream.read_capped(MAX_ERROR_BODY_BYTES)
         except UpstreamTimeout as err:
             raise GatewayError.of("gateway_timeout") from err
         except _BROKEN_BODY:
-            raw = b""  # the status line already says what happened; the body is a bonus
+            raw = b""
         text = _scrubbed(decode_content(raw, value_of(upstream.headers, "Content-Encoding"), MAX_ERROR_BODY_BYTES),
                          secrets)
-        body = normalize_error(upstream.status, value_of(upstream.headers, "Content-Type"), text,
-                               request_id=request_id, legacy=legacy)
-        if secrets:   # also after decoding: a message that spelled the secret with JSON escapes
-            body = _scrubbed(body, secrets)
-        response = web.Response(status=upstream.status, body=body,
-                                headers={"Content-Type": JSON_CONTENT_TYPE, "X-Request-Id": request_id})
-        for name in _KEPT_ERROR_HEADERS:
-            value = value_of(upstream.headers, name)
-            if value is not None:
-                response.headers[name] = value
-        return response
+        return UpstreamResponse(upstream.status, upstream.reason, upstream.headers, body=text,
+                                release=upstream.release, scrub=partial(_scrubbed, secrets=secrets))
 
-    async def _respond(self, request: web.Request, upstream: Response, request_id: str,
-                       extra_headers: Sequence[tuple[str, str]]) -> web.StreamResponse:
-        """Nearly every DDM answer is small with a Content-Length: read it whole and send status
-        line, headers and body in ONE write (web.Response). HEAD/204/304 and large or
-        unknown-length bodies are streamed."""
+    async def _success_answer(self, upstream: Response) -> UpstreamResponse:
+        """Nearly every DDM answer is small with a Content-Length: read whole, so the relay sends
+        status line, headers and body in ONE write. HEAD/204/304 and large or unknown-length
+        bodies are streamed."""
         head = upstream.head
         if head.framing != FRAMING_LENGTH or (head.content_length or 0) > BUFFERED_RESPONSE_MAX_BYTES:
-            return await self._stream_back(request, upstream, request_id, extra_headers)
+            upstream.stream_body()
+            chunks = None if head.framing == FRAMING_NONE else _relayable(upstream.iter_chunks())
+            return UpstreamResponse(upstream.status, upstream.reason, upstream.headers, chunks=chunks,
+                                    reframed=head.framing in (FRAMING_CHUNKED, FRAMING_CLOSE),
+                                    release=upstream.release)
         try:
             payload = await upstream.read_all()
         except UpstreamTimeout as err:   # nothing sent yet, and the exchange's deadline is over
             raise GatewayError.of("gateway_timeout") from err
         except _BROKEN_BODY as err:
-            return await self._cut_short(request, upstream, request_id, extra_headers, err)
-        headers = CIMultiDict((*response_headers(upstream.headers, request_id=request_id, drop_length=True),
-                               *extra_headers))
-        return web.Response(status=upstream.status, reason=upstream.reason, body=payload, headers=headers)
-
-    async def _stream_back(self, request: web.Request, upstream: Response, request_id: str,
-                           extra_headers: Sequence[tuple[str, str]]) -> web.StreamResponse:
-        response = _stream_response(upstream, request_id, extra_headers)
-        await response.prepare(request)
-        upstream.stream_body()
-        if upstream.head.framing == FRAMING_NONE:
-            await response.write_eof()
-            return response
-        try:
-            async for chunk in upstream.iter_chunks():
-                await response.write(chunk)
-        except _BROKEN_BODY as err:
-            return _cut(request, response, err)
-        except ConnectionResetError:
-            # The client went away mid-body: nothing left to send to anyone; `forward` closes
-            # the half-read upstream connection.
-            log.info("client disconnected mid-response")
-            return response
-        await response.write_eof()
-        return response
-
-    async def _cut_short(self, request: web.Request, upstream: Response, request_id: str,
-                         extra_headers: Sequence[tuple[str, str]], err: Exception) -> web.StreamResponse:
-        """The body broke off after a good head: answer the head, then cut the connection, as a
-        streamed reply would have (the client sees a truncated body, never a fake success)."""
-        response = _stream_response(upstream, request_id, extra_headers)
-        await response.prepare(request)
-        return _cut(request, response, err)
+            # The body broke off after a good head: the relay answers the head, then cuts the
+            # connection, as a streamed reply would have (a truncated body, never a fake success).
+            return UpstreamResponse(upstream.status, upstream.reason, upstream.headers, broken=err,
+                                    release=upstream.release)
+        return UpstreamResponse(upstream.status, upstream.reason, upstream.headers, body=payload,
+                                release=upstream.release)
 
     def _require_pool(self) -> UpstreamPool:
         if self._pool is None:
@@ -336,39 +303,23 @@ def _drop_reflections(upstream: Response, secrets: tuple[str, ...]) -> None:
 
 
 def _scrubbed(data: bytes, secrets: tuple[str, ...]) -> bytes:
+    """`data` with every one of the gateway's own secrets replaced by REDACTED."""
     for secret in secrets:
         data = data.replace(secret.encode("utf-8", "surrogateescape"), REDACTED)
     return data
 
 
-def _stream_response(upstream: Response, request_id: str,
-                     extra_headers: Sequence[tuple[str, str]]) -> web.StreamResponse:
-    """A chunked or close-delimited body is re-framed by the server: a Content-Length the upstream
-    sent beside Transfer-Encoding (RFC 9112 6.3: the intermediary removes it) would make the
-    client cut the body short, or read the next reply as part of it."""
-    response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-    reframed = upstream.head.framing in (FRAMING_CHUNKED, FRAMING_CLOSE)
-    for name, value in response_headers(upstream.headers, request_id=request_id, drop_length=reframed):
-        response.headers.add(name, value)
-    response.headers.extend(extra_headers)
-    return response
+async def _relayable(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The body's chunks, with every way of breaking off as one BodyBroken for the relay."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except _BROKEN_BODY as err:
+        raise BodyBroken(type(err).__name__) from err
 
 
-def _cut(request: web.Request, response: web.StreamResponse, err: Exception) -> web.StreamResponse:
-    """Headers are gone already: the only honest signal left is a cut connection."""
-    log.warning("upstream failed mid-response (%s); closing the client connection", type(err).__name__)
-    if request.transport is not None:
-        request.transport.close()
-    return response
-
-
-def split_target(request: web.Request) -> tuple[str, str]:
-    """The raw path and raw query exactly as the client sent them (no decoding, no re-encoding)."""
-    target = request.raw_path
-    if not target.startswith("/"):  # absolute-form request target: fall back to the parsed URL
-        return request.rel_url.raw_path, request.rel_url.raw_query_string
-    path, _, query = target.partition("?")
-    return path, query
+def _no_release() -> None:
+    """A fetched answer was read whole and its connection given back already."""
 
 
 def _unavailable(out: OutgoingRequest, err: Exception) -> GatewayError:
