@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .limits.model import LimitStore
 from .observability.metrics import GatewayMetrics
 from .proxy.client import UpstreamClient
 from .services import SERVICES
@@ -39,7 +40,7 @@ async def readyz(request: web.Request) -> web.Response:
                              status=200 if ready else 503)
 
 
-async def _store_state(store: Any) -> str:
+async def _store_state(store: LimitStore) -> str:
     """ok; degraded (Redis down, serving on the per-replica fallback by choice); or down.
 
     The resilient store's ping doubles as its recovery probe, and answers True while it can
@@ -50,7 +51,7 @@ async def _store_state(store: Any) -> str:
         serving = False
     if not serving:
         return "down"
-    return "degraded" if getattr(store, "degraded", False) else "ok"
+    return "degraded" if store.degraded else "ok"
 
 
 async def _upstream_reachable(upstream: UpstreamClient) -> bool:
@@ -78,5 +79,5 @@ async def metrics_state(request: web.Request) -> web.Response:
 def _current_metrics(public: web.Application) -> GatewayMetrics:
     services = public[SERVICES]
     metrics: GatewayMetrics = services.observability.metrics
-    metrics.store_degraded.set(1.0 if getattr(services.store, "degraded", False) else 0.0)
+    metrics.store_degraded.set(1.0 if services.store.degraded else 0.0)
     return metrics

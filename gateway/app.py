@@ -94,6 +94,11 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
                           max_pending=upstream.max_pending, pool_timeout_s=upstream.pool_timeout_s,
                           read_timeout_s=upstream.read_timeout_s) if upstream else None,
         trust_env=upstream.trust_env if upstream else False)
+    locator = EnterpriseProjectLocator(
+        EnterpriseProjectCache(ttl_s=config.authz.enterprise_project_cache_s,
+                               max_entries=config.authz.enterprise_project_cache_entries, clock=clock),
+        client, observability.metrics.enterprise_project_lookups,
+        timeout_s=config.authz.enterprise_project_lookup_timeout_s)
     services = Services(
         runtime=runtime or Runtime.from_config(config),
         tokens=TokenService(keys, ttl_s=config.tokens.ttl_s, clock=clock),
@@ -102,10 +107,6 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
         auth_guard=FailedAuthGuard(store, per_minute=config.limits.auth_failures_per_ip_per_minute,
                                    clock=clock),
         key_cache=DerivedKeyCache(), observability=observability, clock=clock,
-        bodies=BodyBudget(config.listen.max_buffered_bytes), passwords=PasswordChecker())
-    services.enterprise_projects = EnterpriseProjectLocator(
-        EnterpriseProjectCache(ttl_s=config.authz.enterprise_project_cache_s,
-                               max_entries=config.authz.enterprise_project_cache_entries, clock=clock),
-        client, services.observability.metrics.enterprise_project_lookups,
-        timeout_s=config.authz.enterprise_project_lookup_timeout_s)
+        bodies=BodyBudget(config.listen.max_buffered_bytes), passwords=PasswordChecker(),
+        enterprise_projects=locator)
     return services

@@ -15,9 +15,8 @@ import json
 import logging
 from typing import Any, Callable, Iterable, Protocol
 
-from aiohttp import web
-
 from .errors import GatewayError
+from .proxy.answer import UpstreamResponse
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +62,8 @@ class EnterpriseProjectCache:
 class Fetcher(Protocol):
     """What a lookup needs of the upstream client (gateway.proxy.client.UpstreamClient.fetch)."""
 
-    async def fetch(self, raw_path: str, raw_query: str, *, request_id: str, project_id: str | None,
-                    legacy_errors: bool) -> web.Response: ...
+    async def fetch(self, raw_path: str, raw_query: str, *, request_id: str,
+                    project_id: str | None) -> UpstreamResponse: ...
 
 
 class Counts(Protocol):

@@ -3,7 +3,7 @@ long-lived resources (store, upstream pool, token keys) that outlive a reload.""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from aiohttp import web
 
@@ -12,18 +12,33 @@ from policies import RouteCatalog
 from .grants import GrantResolver
 from .identity import IdentityDirectory
 
+if TYPE_CHECKING:   # the parts import services.py for SERVICES; the types only for checking
+    from signer import DerivedKeyCache
+
+    from .config.model import GatewayConfig
+    from .enterprise_projects import EnterpriseProjectLocator
+    from .iam.password_checker import PasswordChecker
+    from .iam.temporary import TemporaryCredentialService
+    from .iam.tokens import TokenService
+    from .limits.model import LimitStore
+    from .observability.access import Observability
+    from .pipeline.auth_guard import FailedAuthGuard
+    from .pipeline.body import BodyBudget
+    from .proxy.client import UpstreamClient
+    from .revocation import RevocationCache
+
 
 @dataclass(frozen=True)
 class Runtime:
     """Everything derived from one config; replaced as a whole, never mutated."""
 
-    config: Any                    # gateway.config.GatewayConfig
+    config: GatewayConfig
     directory: IdentityDirectory
     grants: GrantResolver
     catalog: RouteCatalog
 
     @classmethod
-    def from_config(cls, config: Any, catalog: RouteCatalog | None = None) -> "Runtime":
+    def from_config(cls, config: GatewayConfig, catalog: RouteCatalog | None = None) -> "Runtime":
         return cls(config, IdentityDirectory(config.iam), GrantResolver(config.iam),
                    catalog or RouteCatalog.load_default())
 
@@ -31,18 +46,18 @@ class Runtime:
 @dataclass
 class Services:
     runtime: Runtime
-    tokens: Any                    # gateway.iam.tokens.TokenService
-    temporary: Any                 # gateway.iam.temporary.TemporaryCredentialService
-    store: Any                     # gateway.limits.LimitStore
-    revocations: Any               # gateway.revocation.RevocationCache
-    upstream: Any                  # gateway.proxy.client.UpstreamClient
-    auth_guard: Any                # gateway.pipeline.auth_guard.FailedAuthGuard
-    key_cache: Any                 # signer.DerivedKeyCache (ECDSA/SM2 keys derived from SKs)
-    observability: Any             # gateway.observability.access.Observability
+    tokens: TokenService
+    temporary: TemporaryCredentialService
+    store: LimitStore
+    revocations: RevocationCache
+    upstream: UpstreamClient
+    auth_guard: FailedAuthGuard
+    key_cache: DerivedKeyCache     # ECDSA/SM2 keys derived from SKs
+    observability: Observability
     clock: Callable[[], float]
-    bodies: Any                    # gateway.pipeline.body.BodyBudget (bytes buffered for bodies)
-    passwords: Any                 # gateway.iam.password_checker.PasswordChecker (scrypt off the event loop)
-    enterprise_projects: Any = None   # gateway.enterprise_projects.EnterpriseProjectLocator
+    bodies: BodyBudget             # bytes buffered for bodies
+    passwords: PasswordChecker     # scrypt off the event loop
+    enterprise_projects: EnterpriseProjectLocator
 
 
 SERVICES = web.AppKey("services", Services)

@@ -117,7 +117,7 @@ def _ip(values: tuple[str, ...]) -> Matcher:
 
     def match(text: str) -> bool:
         address = _parsed(lambda t: ipaddress.ip_address(t.strip()), text)
-        return address is not None and any(address in n for n in networks)  # type: ignore[operator]
+        return address is not None and any(address in n for n in networks)
     return match
 
 

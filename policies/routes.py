@@ -323,7 +323,8 @@ def _row(item: Any, path: str, actions: frozenset[str], named: Mapping[str, list
     param = types.get(rtype) if rtype is not None else None
     if rtype is not None and (param is None or f"{{{param}}}" not in str(route)):
         problems.append(f"{path}.resource: {rtype!r} is unknown or its id is not in the path")
-    if len(problems) > before:
+    if len(problems) > before or not (isinstance(method, str) and isinstance(route, str)
+                                      and isinstance(source, str)):   # the checks above say so
         return None
     return RouteRow(method, route, item["operation"], action, item.get("section"), rtype, param,
                     tuple(named[deps]) if deps else (), source, item.get("why"))
@@ -340,13 +341,13 @@ def _classified(rows: list[RouteRow], data: Any, problems: list[str]) -> list[Ro
         if not isinstance(spec, dict) or not isinstance(spec.get("why"), str):
             problems.append(f"{where}.{kind}: a mapping with a `why`")
             continue
-        for operation, scope in _scope_entries(kind, spec, f"{where}.{kind}", problems):
-            if by_operation.setdefault(operation, scope) is not scope:
+        for operation, entry in _scope_entries(kind, spec, f"{where}.{kind}", problems):
+            if by_operation.setdefault(operation, entry) is not entry:
                 problems.append(f"{where}.{kind}: {operation} is classified twice")
     instance = data.get(EP_INSTANCE) or {}
     found: list[RouteRow] = []
     for row in rows:
-        scope = by_operation.get(row.operation)
+        scope: EnterpriseProjectScope | None = by_operation.get(row.operation)
         if row.resource_type == "instance" and isinstance(instance.get("why"), str):
             if scope is not None:
                 problems.append(f"{where}: {row.operation} is instance-bound; do not list it")

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from signer import sm2
 
-HashFactory = Callable[[bytes], "hashlib._Hash"]
+HashFactory = Callable[..., "hashlib._Hash"]   # hashlib.sha256 or sm3: data, or none (hmac.new)
 
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 SHA256_EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -53,12 +53,12 @@ class DerivedKeyCache:
     def __init__(self, max_entries: int = 1024) -> None:
         self._max_entries = max_entries
         self._keys: OrderedDict[bytes, Any] = OrderedDict()
-        self._hmacs: OrderedDict[str, Any] = OrderedDict()
+        self._hmacs: OrderedDict[str, hmac.HMAC] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._keys) + len(self._hmacs)
 
-    def hmac_sha256(self, sk: str) -> Any:
+    def hmac_sha256(self, sk: str) -> hmac.HMAC:
         """An HMAC-SHA256 object keyed with `sk` and fed nothing yet: callers `.copy()` it.
 
         Copying a keyed state skips what OpenSSL 3's one-shot HMAC repeats per call (fetching
@@ -76,7 +76,7 @@ class DerivedKeyCache:
 
     def public_key(self, ak: str, sk: str, kind: str = "ecdsa") -> PublicKey:
         """The public key of `kind` ("ecdsa": P-256, "sm2": an SM2 point) for (AK, SK)."""
-        return self.get(ak, sk, kind)
+        return cast(PublicKey, self.get(ak, sk, kind))   # DERIVATIONS: "ecdsa" and "sm2" are public keys
 
     def get(self, ak: str, sk: str, kind: str) -> Any:
         """The `kind` key (see DERIVATIONS) of (AK, SK), derived on first use."""

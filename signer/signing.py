@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import cast
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from signer.algorithms import (
     UNSIGNED_PAYLOAD, AlgorithmSpec, ecdsa_sign_hex, hmac_hex, sm2_sign_hex, spec_for, string_to_sign,
@@ -10,7 +13,7 @@ from signer.algorithms import (
 )
 from signer.authorization import Authorization, format_authorization
 from signer.canonical import canonical_request, is_json_like, payload_hash_for
-from signer.derived_keys import DerivedKeyCache, derive
+from signer.derived_keys import DerivedKeyCache, Sm2KeyPair, derive
 from signer.request import SignableRequest
 from signer.sdk_date import format_sdk_date
 
@@ -25,7 +28,10 @@ def compute_signature(spec: AlgorithmSpec, ak: str, sk: str, scope: str | None, 
     if spec.kind in ("ecdsa", "sm2"):
         kind = f"{spec.kind}-signing"
         key = key_cache.get(ak, sk, kind) if key_cache is not None else derive(ak, sk, kind)
-        return ecdsa_sign_hex(key, to_sign) if spec.kind == "ecdsa" else sm2_sign_hex(*key, to_sign)
+        if spec.kind == "ecdsa":
+            return ecdsa_sign_hex(cast(ec.EllipticCurvePrivateKey, key), to_sign)
+        private, public = cast(Sm2KeyPair, key)
+        return sm2_sign_hex(private, public, to_sign)
     if spec.kind == "hmac" and key_cache is not None and spec.hash_factory is hashlib.sha256:
         mac = key_cache.hmac_sha256(sk).copy()
         mac.update(to_sign.encode("utf-8"))

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime
+from typing import cast
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from signer import sm2
 from signer.algorithms import SPECS, UNSIGNED_PAYLOAD, AlgorithmSpec, ecdsa_verify, sm2_verify, string_to_sign
 from signer.authorization import Authorization
 from signer.canonical import (
@@ -86,8 +90,8 @@ def _signature_matches(spec: AlgorithmSpec, auth: Authorization, sk: str, to_sig
     else:
         public_key = derive(auth.access_key, sk, spec.kind)
     if spec.kind == "sm2":
-        return sm2_verify(public_key, bytes.fromhex(auth.signature), to_sign)
-    return ecdsa_verify(public_key, bytes.fromhex(auth.signature), to_sign)
+        return sm2_verify(cast(sm2.Point, public_key), bytes.fromhex(auth.signature), to_sign)
+    return ecdsa_verify(cast(ec.EllipticCurvePublicKey, public_key), bytes.fromhex(auth.signature), to_sign)
 
 
 def _canonical(req: SignableRequest, auth: Authorization, payload_line: str) -> str:

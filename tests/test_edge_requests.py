@@ -22,7 +22,7 @@ from multidict import CIMultiDict
 
 from signer import SignableRequest, sign
 
-from .harness import (ALICE_AK, ALICE_SK, CAROL_AK, CAROL_SK, DAVE_AK, DAVE_SK, ISSUED_TOKENS,
+from .harness import (ALICE_AK, ALICE_SK, ISSUED_TOKENS,
                       OTHER_PROJECT_ID, PROJECT_ID)
 from .stack import Reply, Stack, http, start_stack
 

@@ -29,7 +29,7 @@ import os
 import socket
 import time
 from collections import deque
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence, cast
 
 from .deadline import GRACE_ROUNDS, process_was_busy
 from .model import StoreUnavailable
@@ -49,7 +49,8 @@ class Locator(Protocol):
     raises `StoreUnavailable` when none can say; `verifies_role` has the handshake check that
     the node is a primary."""
 
-    verifies_role: bool
+    @property
+    def verifies_role(self) -> bool: ...
 
     async def locate(self) -> RedisAddress: ...
 
@@ -175,7 +176,7 @@ class _Connection(asyncio.Protocol):
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
+        transport = self._transport = cast(asyncio.Transport, transport)   # a stream connection's
         if self.closed:               # failed while the connection was being made
             transport.abort()
             return
@@ -185,7 +186,7 @@ class _Connection(asyncio.Protocol):
         self._checks.extend(rule for _, rule in self._handshake)
         for batch in self._batches:
             batch.end += len(self._handshake)
-        self._transport.write(b"".join([command for command, _ in self._handshake] + self._unsent))
+        transport.write(b"".join([command for command, _ in self._handshake] + self._unsent))
         self._unsent = []
 
     def data_received(self, data: bytes) -> None:

@@ -16,6 +16,8 @@ from .sliding_window import SlidingWindowLimiter
 
 
 class MemoryStore:
+    degraded = False    # this store is the configured one (ResilientStore says when it falls back)
+
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._limiter = SlidingWindowLimiter()

@@ -43,6 +43,11 @@ class StoreUnavailable(Exception):
 
 
 class LimitStore(Protocol):
+    @property
+    def degraded(self) -> bool:
+        """True while serving on a fallback instead of the configured store (ResilientStore)."""
+        ...
+
     async def acquire(self, rules: Sequence[LimitRule], *, lock_key: str | None = None) -> LimitDecision: ...
 
     async def record_failure(self, key: str, *, threshold: int = 5, lock_s: float = 300.0) -> bool: ...

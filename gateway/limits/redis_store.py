@@ -62,6 +62,7 @@ def _lua(name: str) -> str:
 
 
 class RedisStore:
+    degraded = False    # this store is the configured one (ResilientStore says when it falls back)
     # Every call is bounded by the channel's per-batch deadline, so ResilientStore adds no timer.
     bounds_calls = True
 
@@ -118,7 +119,8 @@ class RedisStore:
         return reply is not None
 
     async def ping(self) -> bool:
-        return await self._call(["PING"]) == b"PONG"
+        reply: object = await self._call(["PING"])
+        return reply == b"PONG"
 
     async def close(self) -> None:
         await self._channel.close()
