@@ -9,12 +9,15 @@ from __future__ import annotations
 class SignatureError(Exception):
     """The request's AK/SK signature is missing, malformed, stale or wrong.
 
-    `reason` mirrors Huawei APIG's wording and is safe to show the client in a 401 body.
+    `reason` mirrors Huawei APIG's wording and is safe to show the client in a 401 body; `kind`
+    says which failure it is for metrics and logs (BAD_SIGNATURE, DATE_OUT_OF_WINDOW), so that
+    nobody has to match the wording.
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, kind: str = "bad_signature") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind
 
 
 class PathError(ValueError):

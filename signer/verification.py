@@ -49,7 +49,8 @@ def _check_date(sdk_date: str, now: datetime | float, max_skew_s: float) -> None
     now_s = as_datetime(now).timestamp() if isinstance(now, datetime) else now
     if abs(now_s - signed_at) > max_skew_s:
         raise SignatureError("calc aksk signature fail:signature expired, "
-                             f"signature time:{sdk_date},server time:{format_sdk_date(as_datetime(now))}")
+                             f"signature time:{sdk_date},server time:{format_sdk_date(as_datetime(now))}",
+                             kind="date_out_of_window")
 
 
 def _check_scope(auth: Authorization, sdk_date: str, expected_region: str | None,

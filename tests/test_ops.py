@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -45,6 +46,22 @@ def test_metrics_count_traffic(stack: Stack) -> None:
     assert 'ddmgw_auth_failures_total{reason="bad_signature"}' in text
     assert 'ddmgw_upstream_latency_seconds_count{action="ddm:instance:list"}' in text
     assert 'ddmgw_policy_decisions_total{effect="allow"}' in text
+
+
+def test_each_authentication_failure_is_counted_under_its_own_reason(stack: Stack) -> None:
+    """The label comes from the failure itself (AuthFailure.reason), not from its wording."""
+    old = datetime.now(timezone.utc) - timedelta(minutes=20)
+    cases = {
+        "unknown_access_key": http("GET", stack.url + INSTANCES, ak="NOSUCHAK000000000001", sk="x"),
+        "date_out_of_window": http("GET", stack.url + INSTANCES, ak=BOB_AK, sk=BOB_SK, now=old),
+        "missing_credentials": http("GET", stack.url + INSTANCES),
+        "bad_token": http("GET", stack.url + INSTANCES, headers={"X-Auth-Token": "not-a-token"}),
+    }
+    assert {reason: reply.status for reason, reply in cases.items()} == dict.fromkeys(cases, 401)
+    text = http("GET", stack.admin_url + "/metrics").body.decode()
+    for reason in cases:
+        assert f'ddmgw_auth_failures_total{{reason="{reason}"}}' in text
+    assert 'ddmgw_auth_failures_total{reason="other"}' not in text
 
 
 def test_audit_trail_names_the_deciding_statement(stack: Stack) -> None:

@@ -15,7 +15,8 @@ from ..errors import GatewayError, IamError, JSON_CONTENT_TYPE, iam_error_body
 from ..identity import Identity, Project
 from ..limits import StoreUnavailable
 from .password_checker import PasswordsBusy
-from ..pipeline.authenticate import authenticate, claims_from_token, lock_key_of, principal_from_token
+from ..pipeline.authenticate import (AuthFailure, authenticate, claims_from_token, lock_key_of,
+                                     principal_from_token)
 from ..pipeline.client_ip import source_ip
 from ..pipeline.expect import expect_within
 from ..pipeline.notes import notes_of
@@ -190,12 +191,11 @@ async def _guarded_token(request: web.Request, services: Services, token: str) -
     over_budget = services.auth_guard.over_budget(ip)
     try:
         return claims_from_token(services, token, cached_only=over_budget)
-    except GatewayError as err:
-        if err.status == 401:
-            services.observability.metrics.auth_failures.inc("bad_token")
-            await services.auth_guard.record_failure(ip)
-            if over_budget:
-                raise services.auth_guard.refusal(ip) from None
+    except AuthFailure as err:
+        services.observability.metrics.auth_failures.inc(err.reason)
+        await services.auth_guard.record_failure(ip)
+        if over_budget:
+            raise services.auth_guard.refusal(ip) from None
         raise
 
 

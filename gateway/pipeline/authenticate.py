@@ -1,17 +1,19 @@
 """Stage 3: who is calling. X-Auth-Token (our JWT), AK/SK signature, or temporary AK/SK.
 
 Produces one immutable Principal. Nothing here decides what the caller may do; failures are
-401 APIGW.0301 with Huawei's reason texts (APIGW.0307 for an expired token), never a secret.
+AuthFailure: 401 APIGW.0301 with Huawei's reason texts (APIGW.0307 for an expired token), never
+a secret, and a `reason` label (AUTH_FAILURE_REASONS) that metrics and logs take as it is.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Awaitable, Callable, NamedTuple
 
 from aiohttp import web
 
 from signer import Authorization, SignableRequest, SignatureError, parse_authorization, verify
 
-from ..errors import GatewayError
+from ..errors import CATALOGUE, GatewayError
 from ..iam.tokens import TokenClaims, TokenError, TokenExpired
 from ..identity import Identity
 from ..limits import StoreUnavailable
@@ -21,8 +23,31 @@ from ..services import Services
 PREFIX = "Incorrect IAM authentication information: "
 
 
-def unauthorized(reason: str) -> GatewayError:
-    return GatewayError.of("unauthorized", PREFIX + reason)
+# The `reason` labels of ddmgw_auth_failures_total.
+AUTH_FAILURE_REASONS = frozenset({
+    "unknown_access_key", "bad_signature", "date_out_of_window", "locked_access_key",
+    "bad_security_token", "missing_credentials", "expired_token", "bad_token", "unknown_user",
+    "duplicate_header", "replayed_signature", "bad_password", "other",
+})
+
+
+@dataclass
+class AuthFailure(GatewayError):
+    """A 401: the caller could not be identified. `reason` is its metric label."""
+
+    reason: str = "other"
+
+
+def unauthorized(message: str, *, reason: str) -> AuthFailure:
+    """401 APIGW.0301 with Huawei's wording after PREFIX; `reason` one of AUTH_FAILURE_REASONS."""
+    status, code, _ = CATALOGUE["unauthorized"]
+    return AuthFailure(status, code, PREFIX + message, reason=reason)
+
+
+def token_expired() -> AuthFailure:
+    """401 APIGW.0307: a token that was good and merely expired (the SDK then gets a new one)."""
+    status, code, message = CATALOGUE["token_expired"]
+    return AuthFailure(status, code, message, reason="expired_token")
 
 
 # Credential headers whose second copy would make "which one was checked?" a question (401).
@@ -31,13 +56,17 @@ NON_IDEMPOTENT = frozenset({"POST", "PATCH"})
 ReadBody = Callable[[], Awaitable[bytes]]
 
 
+LOCKED = "AK access failed to reach the limit,forbidden."
+
+
 class _BadSignature(Exception):
     """A well-formed AK/SK request whose signature did not verify: counts toward the lockout."""
 
-    def __init__(self, lock_key: str, reason: str) -> None:
+    def __init__(self, lock_key: str, reason: str, kind: str) -> None:
         super().__init__(reason)
         self.lock_key = lock_key
         self.reason = reason
+        self.kind = kind
 
 
 class Signer(NamedTuple):
@@ -61,18 +90,19 @@ async def authenticate(request: web.Request, services: Services, *, source_ip: s
             token = request.headers.get("X-Auth-Token")
             if token is not None:
                 if len(request.headers.getall("X-Auth-Token")) > 1:
-                    raise unauthorized("header X-Auth-Token appears more than once")
+                    raise unauthorized("header X-Auth-Token appears more than once", reason="duplicate_header")
                 return principal_from_token(services, token, source_ip, cached_only=over_budget), None
             return await _signed(request, services, source_ip, read_body)
         except _BadSignature as bad:
             locked = await _record_signature_failure(services, bad.lock_key)
-            raise unauthorized("AK access failed to reach the limit,forbidden." if locked else bad.reason) from None
-    except GatewayError as err:
-        if err.status == 401:
-            services.observability.metrics.auth_failures.inc(failure_reason(err.message))
-            await services.auth_guard.record_failure(source_ip)
-            if over_budget:
-                raise services.auth_guard.refusal(source_ip) from None
+            if locked:
+                raise unauthorized(LOCKED, reason="locked_access_key") from None
+            raise unauthorized(bad.reason, reason=bad.kind) from None
+    except AuthFailure as err:
+        services.observability.metrics.auth_failures.inc(err.reason)
+        await services.auth_guard.record_failure(source_ip)
+        if over_budget:
+            raise services.auth_guard.refusal(source_ip) from None
         raise
 
 
@@ -80,13 +110,13 @@ async def _signed(request: web.Request, services: Services, source_ip: str,
                   read_body: ReadBody) -> tuple[Principal, bytes]:
     header = request.headers.get("Authorization")
     if header is None:
-        raise unauthorized("x-auth-token not found")
+        raise unauthorized("x-auth-token not found", reason="missing_credentials")
     signer = _signer(services, header, request.headers.get("X-Security-Token"))
     body = b""
     if request.body_exists:   # nothing buffered for a locked AK (a GET's lock is judged in rate_limit)
         _refuse_duplicates(request)   # a bodiless request's duplicates are found with its signed headers
         if await _lock_remaining(services, signer.lock_key):
-            raise unauthorized("AK access failed to reach the limit,forbidden.")
+            raise unauthorized(LOCKED, reason="locked_access_key")
         body = await read_body()
     principal = _verified(request, services, signer, body, source_ip)
     if services.runtime.config.auth.replay_window and request.method in NON_IDEMPOTENT:
@@ -98,19 +128,7 @@ def _refuse_duplicates(request: web.Request, names: tuple[str, ...] = SINGLE_CRE
     headers = request.headers
     for name in names:
         if len(headers.getall(name, ())) > 1:
-            raise unauthorized(f"header {name} appears more than once")
-
-
-# Metric label for a 401, by the phrase its message contains (first match wins).
-FAILURE_REASONS = (("not exist", "unknown_access_key"), ("verify aksk signature fail", "bad_signature"),
-                   ("signature expired", "date_out_of_window"), ("reach the limit", "locked_access_key"),
-                   ("securitytoken", "bad_security_token"), ("not found", "missing_credentials"),
-                   ("token must be updated", "expired_token"), ("token", "bad_token"))
-
-
-def failure_reason(message: str) -> str:
-    lowered = message.lower()
-    return next((label for phrase, label in FAILURE_REASONS if phrase in lowered), "other")
+            raise unauthorized(f"header {name} appears more than once", reason="duplicate_header")
 
 
 def claims_from_token(services: Services, token: str, *, cached_only: bool = False) -> TokenClaims:
@@ -120,11 +138,11 @@ def claims_from_token(services: Services, token: str, *, cached_only: bool = Fal
     try:
         claims = services.tokens.verify(token, cached_only=cached_only)
     except TokenExpired:
-        raise GatewayError.of("token_expired") from None
+        raise token_expired() from None
     except TokenError as err:
-        raise unauthorized(err.reason) from None
+        raise unauthorized(err.reason, reason="bad_token") from None
     if services.revocations.is_revoked(claims.token_id):
-        raise unauthorized("token has been revoked")
+        raise unauthorized("token has been revoked", reason="bad_token")
     return claims
 
 
@@ -139,7 +157,7 @@ def principal_from_token(services: Services, token: str, source_ip: str, *,
 def _identity_for_claims(services: Services, claims: TokenClaims) -> Identity:
     identity = services.runtime.directory.by_user_id(claims.user_id)
     if identity is None or identity.domain.id != claims.domain_id or not identity.enabled:
-        raise unauthorized("the user of this credential no longer exists")
+        raise unauthorized("the user of this credential no longer exists", reason="unknown_user")
     return identity
 
 
@@ -147,7 +165,7 @@ def _signer(services: Services, header: str, security_token: str | None) -> Sign
     try:
         auth = parse_authorization(header)
     except SignatureError as err:
-        raise unauthorized(err.reason) from None
+        raise unauthorized(err.reason, reason=err.kind) from None
     identity, secret, method = _credential(services, auth.access_key, security_token)
     temporary = method == AUTH_TEMPORARY
     lock_key = temporary_lock_key(identity.user_id) if temporary else lock_key_for(auth.access_key)
@@ -167,7 +185,7 @@ def _verified(request: web.Request, services: Services, signer: Signer, body: by
                max_skew_s=runtime.config.auth.max_clock_skew_s,
                expected_region=runtime.config.region, key_cache=services.key_cache)
     except SignatureError as err:
-        raise _BadSignature(signer.lock_key, err.reason) from None
+        raise _BadSignature(signer.lock_key, err.reason, err.kind) from None
     project_id = request.headers.get("X-Project-Id")
     project = runtime.directory.project(project_id) if project_id else None
     project_name = project.name if project is not None else None
@@ -184,7 +202,8 @@ async def _refuse_replay(services: Services, signature: str) -> None:
     except StoreUnavailable:
         raise GatewayError.of("store_unavailable") from None
     if not first:
-        raise unauthorized("the request has already been received (replayed signature)")
+        raise unauthorized("the request has already been received (replayed signature)",
+                           reason="replayed_signature")
 
 
 async def _lock_remaining(services: Services, lock_key: str) -> float:
@@ -203,7 +222,7 @@ def _single_valued_headers(request: web.Request, signed: tuple[str, ...]) -> dic
         _refuse_duplicates(request)
         for name in signed:
             if len(request.headers.getall(name, ())) > 1:
-                raise unauthorized(f"signed header {name} appears more than once")
+                raise unauthorized(f"signed header {name} appears more than once", reason="duplicate_header")
     return headers
 
 
@@ -213,18 +232,18 @@ def _credential(services: Services, access_key: str, security_token: str | None
         try:
             secret, claims = services.temporary.resolve(access_key, security_token)
         except TokenExpired:
-            raise unauthorized("The securitytoken has expired.") from None
+            raise unauthorized("The securitytoken has expired.", reason="bad_security_token") from None
         except TokenError as err:
-            raise unauthorized(err.reason) from None
+            raise unauthorized(err.reason, reason="bad_security_token") from None
         if services.revocations.is_revoked(claims.token_id):   # revoking a token ends its temporary keys
-            raise unauthorized("The securitytoken has been revoked.")
+            raise unauthorized("The securitytoken has been revoked.", reason="bad_security_token")
         return _identity_for_claims(services, claims), secret, AUTH_TEMPORARY
     found = services.runtime.directory.by_access_key(access_key)
     if found is None:
-        raise unauthorized(f"ak {access_key} not exist")
+        raise unauthorized(f"ak {access_key} not exist", reason="unknown_access_key")
     identity, secret = found
     if not identity.enabled:
-        raise unauthorized(f"ak {access_key} not exist")
+        raise unauthorized(f"ak {access_key} not exist", reason="unknown_access_key")
     return identity, secret, AUTH_AKSK
 
 

@@ -9,7 +9,7 @@ from ..errors import GatewayError
 from ..limits import LimitDecision, LimitRule, StoreUnavailable
 from ..principal import Principal
 from ..services import Services
-from .authenticate import lock_key_of, unauthorized
+from .authenticate import LOCKED, lock_key_of, unauthorized
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -25,7 +25,7 @@ async def rate_limit(principal: Principal, services: Services) -> Headers:
     except StoreUnavailable:
         raise GatewayError.of("store_unavailable") from None
     if decision.locked:
-        raise unauthorized("AK access failed to reach the limit,forbidden.")
+        raise unauthorized(LOCKED, reason="locked_access_key")
     headers = ratelimit_headers(decision)
     if not decision.allowed:
         services.observability.metrics.ratelimit_rejections.inc(decision.rejected_by or "unknown")
