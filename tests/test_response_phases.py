@@ -1,5 +1,6 @@
-"""Response phases as plain values: the proxy's UpstreamResponse in, an UpstreamResponse out
-(normalize), and the relay's choice of one write or a stream (through a real aiohttp server)."""
+"""The proxy and response phases as plain values: the OutgoingRequest built from plain values,
+the proxy's UpstreamResponse in and an UpstreamResponse out (normalize), and the relay's choice
+of one write or a stream (through a real aiohttp server)."""
 from __future__ import annotations
 
 import json
@@ -12,6 +13,8 @@ from gateway.errors import JSON_CONTENT_TYPE
 from gateway.pipeline.normalize import normalize_errors
 from gateway.pipeline.relay import relay
 from gateway.proxy.answer import BodyBroken, UpstreamResponse
+from gateway.proxy.client import UpstreamClient
+from gateway.proxy.upstream_auth import NoUpstreamAuth
 
 
 def test_a_success_passes_normalize_untouched() -> None:
@@ -82,3 +85,25 @@ async def test_relay_writes_whole_and_streamed_bodies_and_always_releases(aiohtt
     with pytest.raises(ClientPayloadError):   # cut: a truncated body, never a complete success
         await broken.read()
     assert sorted(released) == ["broken", "stream", "whole"]
+
+
+def test_the_outgoing_request_is_built_from_plain_values() -> None:
+    """The proxy phase's request (no aiohttp request involved): path and query byte for byte
+    under the upstream prefix, hop-by-hop and client credentials dropped, the proxy's own
+    headers set; an empty GET body stays absent; a streamed body keeps its declared length."""
+    client = UpstreamClient("http://ddm.example:8443/prefix", NoUpstreamAuth(), connect_timeout_s=1.0,
+                            timeout_s=1.0, trust_env=False)
+    incoming = (("Host", "gw"), ("Connection", "close, X-Hop"), ("X-Hop", "1"), ("X-Auth-Token", "t"),
+                ("Accept", "application/json"), ("X-Forwarded-For", "6.6.6.6"))
+    out = client.outgoing("GET", "/v1/p/instances/a%2Fb", "limit=1&x=%20", incoming, body=b"",
+                          streamed_length=None, request_id="rid", project_id="p", client_ip="192.0.2.7",
+                          proto="http", original_host="gw")
+    assert (out.method, out.raw_path, out.raw_query, out.body, out.project_id) == (
+        "GET", "/prefix/v1/p/instances/a%2Fb", "limit=1&x=%20", None, "p")
+    assert dict(out.headers) == {"Host": "ddm.example:8443", "X-Request-Id": "rid",
+                                 "X-Forwarded-For": "192.0.2.7", "X-Forwarded-Proto": "http",
+                                 "X-Forwarded-Host": "gw", "Accept": "application/json"}
+    streamed = client.outgoing("PUT", "/v1/p/x", "", (("Content-Length", "5"),), body=None,
+                               streamed_length=5, request_id="rid", project_id=None, client_ip="192.0.2.7",
+                               proto="https", original_host="gw")
+    assert ("Content-Length", "5") in streamed.headers and streamed.body is None
