@@ -1,7 +1,7 @@
 """The DDM request pipeline, top to bottom:
 
     request id (handler wrapper) -> route -> authenticate -> rate-limit -> place -> authorize
-    -> body -> proxy (forward.py) -> enterprise-project learning -> normalize -> relay
+    -> body -> proxy (forward.py) -> normalize -> relay -> enterprise-project learning
 
 A list the caller may see only in part takes the filter phase instead of the proxy (it fetches
 every page with the gateway's credentials and answers the caller's page). The proxy returns a
@@ -84,10 +84,12 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
             verdict.decision.effect, verdict.decision.deciding, verdict.denied_actions,
             verdict.enterprise_project)
         verdict.raise_if_denied()
+        learns = runtime.grants.uses_enterprise_projects
         if filters_list(route, placement):
             answer, notes.enterprise_project = await filtered_list(
                 request, route, list_visibility(principal, route, project, services), services,
                 request_id=request_id)
+            learns = False                       # the filter phase learned from every page
         else:
             if body is None and lease is not None:   # a token's body: only now, through the same reader
                 body = await read_body()
@@ -97,10 +99,11 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
                                            route=route.operation)
             services.observability.metrics.upstream_latency.observe(time.perf_counter() - started,
                                                                     route.action)
-            if runtime.grants.uses_enterprise_projects:
-                learn_from_answer(route, answer, placement, services)
         notes.upstream_status = answer.status
-        return await relay(request, normalize_errors(answer, request_id, legacy=legacy), request_id, headers)
+        response = await relay(request, normalize_errors(answer, request_id, legacy=legacy), request_id, headers)
+        if learns:       # after the relay, which gives the connection back whatever happens
+            learn_from_answer(route, answer, placement, services)
+        return response
     except GatewayError as err:
         if err.status == 429:
             notes.ratelimit_outcome = "rejected"
