@@ -120,3 +120,4 @@ def _reading(read_text, fake: Path, source: str):
     def patched(self: Path, *args, **kwargs) -> str:
         return source if self == fake else read_text(self, *args, **kwargs)
     return patched
+
