@@ -8,8 +8,7 @@ connection); the relay does it after the last byte.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Callable, NamedTuple
 
 from .headers import Headers
 
@@ -27,8 +26,7 @@ def _unchanged(data: bytes) -> bytes:
     return data
 
 
-@dataclass(frozen=True)
-class UpstreamResponse:
+class UpstreamResponse(NamedTuple):
     """DDM's answer. `headers`: as DDM sent them (minus any line echoing the gateway's
     credential); the relay drops hop-by-hop ones and adds the request id. `body` is the whole
     body, or None: then `chunks` (if any) streams it, `reframed` says the framing was chunked or
@@ -48,5 +46,5 @@ class UpstreamResponse:
 
     def rewritten(self, *, body: bytes, headers: Headers, reason: str | None = None) -> UpstreamResponse:
         """The same answer (same connection to release) with a new whole body and headers."""
-        return replace(self, body=body, headers=headers, reason=reason, chunks=None, reframed=False,
-                       broken=None)
+        return self._replace(body=body, headers=headers, reason=reason, chunks=None, reframed=False,
+                             broken=None)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from dataclasses import replace
 from functools import partial
 from typing import AsyncIterable, AsyncIterator, Iterable, NamedTuple
 
@@ -195,7 +194,7 @@ class UpstreamClient:
         try:
             secrets = self._checked(upstream, out)
             if upstream.status >= 400:
-                return replace(await self._error_answer(upstream, secrets), release=_no_release)
+                return (await self._error_answer(upstream, secrets))._replace(release=_no_release)
             try:
                 raw = await upstream.read_capped(FETCHED_BODY_MAX_BYTES + 1)
             except UpstreamTimeout as err:
