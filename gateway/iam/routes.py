@@ -15,7 +15,7 @@ from ..errors import GatewayError, IamError, JSON_CONTENT_TYPE, iam_error_body
 from ..identity import Identity, Project
 from ..limits import StoreUnavailable
 from .password_checker import PasswordsBusy
-from ..pipeline.authenticate import (AuthFailure, authenticate, claims_from_token, lock_key_of,
+from ..pipeline.authenticate import (AuthFailure, authenticate, charged, claims_from_token, lock_key_of,
                                      principal_from_token)
 from ..pipeline.client_ip import source_ip
 from ..pipeline.expect import expect_within
@@ -191,12 +191,8 @@ async def _guarded_token(request: web.Request, services: Services, token: str) -
     over_budget = services.auth_guard.over_budget(ip)
     try:
         return claims_from_token(services, token, cached_only=over_budget)
-    except AuthFailure as err:
-        services.observability.metrics.auth_failures.inc(err.reason)
-        await services.auth_guard.record_failure(ip)
-        if over_budget:
-            raise services.auth_guard.refusal(ip) from None
-        raise
+    except AuthFailure as failure:
+        raise await charged(services, failure, ip, over_budget=over_budget) from None
 
 
 def _scope(services: Services, identity: Identity, scope: Any) -> Project | None:

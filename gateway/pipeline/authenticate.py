@@ -98,12 +98,17 @@ async def authenticate(request: web.Request, services: Services, *, source_ip: s
             if locked:
                 raise unauthorized(LOCKED, reason="locked_access_key") from None
             raise unauthorized(bad.reason, reason=bad.kind) from None
-    except AuthFailure as err:
-        services.observability.metrics.auth_failures.inc(err.reason)
-        await services.auth_guard.record_failure(source_ip)
-        if over_budget:
-            raise services.auth_guard.refusal(source_ip) from None
-        raise
+    except AuthFailure as failure:
+        raise await charged(services, failure, source_ip, over_budget=over_budget) from None
+
+
+async def charged(services: Services, failure: AuthFailure, source_ip: str, *,
+                  over_budget: bool) -> GatewayError:
+    """A failed authentication, counted under its reason and against the source IP's failed-auth
+    budget: the error to answer (the guard's 429 for an IP that was over budget already)."""
+    services.observability.metrics.auth_failures.inc(failure.reason)
+    await services.auth_guard.record_failure(source_ip)
+    return services.auth_guard.refusal(source_ip) if over_budget else failure
 
 
 async def _signed(request: web.Request, services: Services, source_ip: str,
