@@ -72,15 +72,27 @@ class RedisStore:
         self._instance = os.urandom(6).hex()  # makes hit ids unique across replicas
 
     async def acquire(self, rules: Sequence[LimitRule], *, lock_key: str | None = None) -> LimitDecision:
-        keys = [self._key("rl", rule.key) for rule in rules]
+        keys = self._rule_keys(rules)
         if lock_key is not None:
             keys += [self._key("lock", lock_key), self._key("fail", lock_key)]
-        words = [str(len(rules)), self._now_arg() or "-", f"{self._instance}:{next(self._hit_ids)}",
-                 "1" if lock_key is not None else "0"]
-        for rule in rules:
-            words += [str(rule.limit), repr(rule.window_s * 1000.0)]
-        reply = await self._run("acquire", keys, [" ".join(words)])
+        reply = await self._run("acquire", keys, [self._acquire_words(rules, "1" if lock_key else "0", "1")])
         return decision_from_reply(rules, reply)
+
+    async def peek(self, rules: Sequence[LimitRule]) -> tuple[RuleState, ...]:
+        """The same script, told to record nothing: the answer is what `acquire` would see."""
+        reply = await self._run("acquire", self._rule_keys(rules), [self._acquire_words(rules, "0", "0")])
+        return decision_from_reply(rules, reply).states
+
+    def _rule_keys(self, rules: Sequence[LimitRule]) -> list[str]:
+        return [self._key("rl", rule.key) for rule in rules]
+
+    def _acquire_words(self, rules: Sequence[LimitRule], locks: str, records: str) -> str:
+        """acquire.lua's one argument: a header, then limit, window in ms and mode per rule."""
+        words = [str(len(rules)), self._now_arg() or "-", f"{self._instance}:{next(self._hit_ids)}",
+                 locks, records]
+        for rule in rules:
+            words += [str(rule.limit), repr(rule.window_s * 1000.0), "r" if rule.report else "e"]
+        return " ".join(words)
 
     async def record_failure(self, key: str, *, threshold: int = 5, lock_s: float = 300.0) -> bool:
         keys = [self._key("lock", key), self._key("fail", key)]
@@ -150,20 +162,29 @@ def _value(reply: Any) -> Any:
     return reply
 
 
+RULE_FIELDS = 3   # count, reset_ms, free_ms per rule, after the four header fields
+
+
 def decision_from_reply(rules: Sequence[LimitRule], reply: bytes | str) -> LimitDecision:
     """Turn the script's reply into the same decision the memory store returns.
     (int() and float() read bytes as well as str: nothing is decoded first.)"""
     fields = reply.split()
     states = []
-    for index, rule in enumerate(rules):   # fields 4, 5 are the first rule's count and reset
-        used, reset_s = int(fields[4 + 2 * index]), float(fields[5 + 2 * index]) / 1000.0
+    for index, rule in enumerate(rules):   # fields 4, 5, 6 are the first rule's count, reset, free
+        at = 4 + RULE_FIELDS * index
+        used, reset_s, free_s = int(fields[at]), float(fields[at + 1]) / 1000.0, float(fields[at + 2]) / 1000.0
         states.append(RuleState(rule.name, rule.limit, rule.limit - used if used < rule.limit else 0,
-                                reset_s if reset_s > 0.0 else 0.0))
+                                reset_s if reset_s > 0.0 else 0.0, free_s if free_s > 0.0 else 0.0))
     status = int(fields[0])
     if status == STATUS_LOCKED:
         lock_s = float(fields[2]) / 1000.0
         return LimitDecision(False, None, True, lock_s, tuple(states), whole_seconds(lock_s))
     if status == STATUS_REJECTED:
-        return LimitDecision(False, rules[int(fields[1]) - 1].name, False, 0.0, tuple(states),
-                             retry_after(float(fields[3]) / 1000.0))
+        refusing = int(fields[1]) - 1
+        return LimitDecision(False, rules[refusing].name, False, 0.0, tuple(states),
+                             retry_after(states[refusing].free_s))
+    would = int(fields[3])
+    if would:
+        return LimitDecision(True, None, False, 0.0, tuple(states), 0,
+                             tuple([rule.name for i, rule in enumerate(rules) if would >> i & 1]))
     return LimitDecision(True, None, False, 0.0, tuple(states), 0)
