@@ -14,7 +14,9 @@ from gateway.config import (ConfigError, GatewayConfig, PasswordSpec, check_conf
 from gateway.config.iam import basic_document_problems
 from gateway.passwords import hash_password
 
-EXAMPLE = Path("/work/shared/spec/gateway.example.yaml")
+from .paths import EXAMPLE_CONFIG
+
+EXAMPLE = EXAMPLE_CONFIG
 ENV = {"DDMGW_UPSTREAM_SK": "upstream-secret-from-env-XYZ", "BOB_SK": "bob-secret-from-env-XYZ"}
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from .paths import console_script
 from .test_authz_e2e_support import DOMAIN_ID, authz_config
 
-CLI = "/work/venv/bin/ddm-gateway"
+CLI = console_script()
 URN_DENIED, KEY_DENIED = "0123456789abcdef0123456789abcdefin01", "0123456789abcdef0123456789abcdefin02"
 
 
