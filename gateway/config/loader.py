@@ -19,6 +19,8 @@ from typing import Any, Collection, Mapping
 
 import yaml
 
+from policies.patterns import action_regex
+
 from .iam import DocumentValidator, IamContext, Registry, iam_section
 from .model import GatewayConfig
 from .reader import Node, Problems
@@ -120,9 +122,29 @@ def _cross_check(config: GatewayConfig, problems: Problems) -> None:
     for name in config.limits.users:
         if name not in user_names:
             problems.add(f"limits.users.{name}", f"unknown user '{name}'")
+    _cross_check_rules(config, problems)
     listen, admin = config.listen, config.admin
     if (listen.host, listen.port) == (admin.host, admin.port):
         problems.add("admin.port", f"same address as listen ({listen.host}:{listen.port})")
+
+
+def _cross_check_rules(config: GatewayConfig, problems: Problems) -> None:
+    """Rate-limit rules name real groups and actions some route has (a typo would silently
+    limit nothing); report-only policies name custom policies."""
+    group_names = {group.name for domain in config.iam.domains for group in domain.groups}
+    actions = _registered_actions()
+    for index, rule in enumerate(config.limits.rules):
+        for position, group in enumerate(rule.groups):
+            if group not in group_names:
+                problems.add(f"limits.rules[{index}].groups[{position}]", f"unknown group '{group}'")
+        if rule.actions is not None:
+            matcher = action_regex(rule.actions)
+            if not any(matcher.match(action) for action in actions):
+                problems.add(f"limits.rules[{index}].actions", "matches no action of any route")
+    custom = {policy.name for domain in config.iam.domains for policy in domain.policies}
+    for index, name in enumerate(config.authz.report_only_policies):
+        if name not in custom:
+            problems.add(f"authz.report_only_policies[{index}]", f"unknown custom policy '{name}'")
 
 
 def system_policy_names() -> frozenset[str]:

@@ -116,11 +116,26 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class RateRuleConfig:
+    """One entry of `limits.rules`: at most `limit` requests in any rolling `window_s` seconds,
+    one budget per user, per listed group (shared by its members), per domain, or for everyone."""
+
+    name: str
+    per: Literal["user", "group", "domain", "global"]
+    limit: int
+    window_s: int
+    groups: tuple[str, ...] = ()              # per: group only
+    actions: tuple[str, ...] | None = None    # action patterns as in policies; None: every counted request
+    mode: Literal["enforce", "report"] = "enforce"
+
+
+@dataclass(frozen=True)
 class LimitsConfig:
     per_user_per_minute: int = 60
     global_per_minute: int = 8000
     users: Mapping[str, int] = field(default_factory=dict)   # per-user overrides by user name
     auth_failures_per_ip_per_minute: int = 300
+    rules: tuple[RateRuleConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +156,7 @@ class AuthConfig:
 @dataclass(frozen=True)
 class AuthzConfig:
     enforce_dependencies: bool = True
+    report_only_policies: tuple[str, ...] = ()   # custom policies audited (would_deny/would_allow), not enforced
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from policies import action_problem
+
 from ..limits.redis_url import parse_redis_url
 from .model import (AdminConfig, AuthConfig, AuthzConfig, IpNetwork, LimitsConfig, ListenConfig,
-                    LoggingConfig, ReloadConfig, StoreConfig, TlsConfig, TokensConfig)
+                    LoggingConfig, RateRuleConfig, ReloadConfig, StoreConfig, TlsConfig, TokensConfig)
 from .reader import Node
 from .secrets import Sources, optional_path, path_list
 
@@ -112,9 +114,75 @@ def limits_section(node: Node | None) -> LimitsConfig:
         users=_user_limits(node.child("users")),
         auth_failures_per_ip_per_minute=node.integer("auth_failures_per_ip_per_minute",
                                                      defaults.auth_failures_per_ip_per_minute),
+        rules=_rate_rules(node),
     )
     node.finish()
     return config
+
+
+RULE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+RESERVED_RULE_NAMES = ("user", "global", "ip")   # the built-in budgets' names in headers and 429s
+RULE_SCOPES = ("user", "group", "domain", "global")
+MAX_RULES = 32                 # acquire.lua reports would-reject rules as bits of one number
+MAX_RULE_LIMIT = 100_000       # each budget keeps one timestamp per counted request (README)
+MAX_RULE_WINDOW_S = 86_400
+
+
+def _rate_rules(node: Node) -> tuple[RateRuleConfig, ...]:
+    found: list[RateRuleConfig] = []
+    first_at: dict[str, str] = {}
+    for rule_node in node.nodes("rules"):
+        rule = _rate_rule(rule_node)
+        if rule is None:
+            continue
+        first = first_at.setdefault(rule.name, rule_node.at("name"))
+        if first != rule_node.at("name"):
+            rule_node.problem("name", f"duplicate rule '{rule.name}' (first at {first})")
+            continue
+        found.append(rule)
+    if len(found) > MAX_RULES:
+        node.problem("rules", f"at most {MAX_RULES} rules")
+    return tuple(found[:MAX_RULES])
+
+
+def _rate_rule(node: Node) -> RateRuleConfig | None:
+    """One rule; None when it is unusable (its problems are recorded)."""
+    name = node.string("name", None, required=True, pattern=RULE_NAME_PATTERN, what="rule name")
+    if name in RESERVED_RULE_NAMES:
+        node.problem("name", f"'{name}' is the name of a built-in budget")
+        name = None
+    per = node.string("per", None, required=True, choices=RULE_SCOPES)
+    limit = node.integer("limit", 0, required=True, maximum=MAX_RULE_LIMIT)
+    window_s = node.integer("window_s", 0, required=True, maximum=MAX_RULE_WINDOW_S)
+    groups = node.strings("groups")
+    if per == "group" and not groups:
+        node.problem("groups", "is required (a non-empty list) for per: group")
+    elif per is not None and per != "group" and groups is not None:
+        node.problem("groups", "is only for per: group")
+    actions = _rule_actions(node)
+    mode = node.string("mode", "enforce", choices=("enforce", "report"))
+    node.finish()
+    if name is None or per is None or not limit or not window_s or (per == "group" and not groups):
+        return None
+    return RateRuleConfig(name=name, per=per, limit=limit, window_s=window_s,
+                          groups=groups if per == "group" and groups else (), actions=actions, mode=mode)
+
+
+def _rule_actions(node: Node) -> tuple[str, ...] | None:
+    """Action patterns as policies write them (`ddm:*:list`); absent: every counted request."""
+    raw = node.raw("actions")
+    if raw is None:
+        return None
+    if raw == []:
+        node.problem("actions", "must list at least one action (leave it out for every request)")
+    found = []
+    for path, action in node.located_strings("actions"):
+        problem = action_problem(action)
+        if problem:
+            node.problems.add(path, problem)
+        else:
+            found.append(action)
+    return tuple(found)
 
 
 def _user_limits(node: Node | None) -> dict[str, int]:
@@ -157,7 +225,8 @@ def auth_section(node: Node | None) -> AuthConfig:
 def authz_section(node: Node | None) -> AuthzConfig:
     if node is None:
         return AuthzConfig()
-    config = AuthzConfig(enforce_dependencies=node.boolean("enforce_dependencies", True))
+    config = AuthzConfig(enforce_dependencies=node.boolean("enforce_dependencies", True),
+                         report_only_policies=node.strings("report_only_policies") or ())
     node.finish()
     return config
 
