@@ -39,6 +39,13 @@ class Observability:
                           "deciding": [{"policy": p, "statement": i} for p, i in deciding]})
 
 
+    def audit_would_reject(self, request_id: str, principal: Any, action: str, rules: tuple[str, ...]) -> None:
+        """A report-mode rate-limit rule had no room for an allowed request."""
+        if self.audit is not None:
+            self.audit.write({"time": utc_now_iso(), "request_id": request_id, **principal_fields(principal),
+                              "action": action, "event": "ratelimit_would_reject", "rules": list(rules)})
+
+
 OBSERVABILITY = web.AppKey("observability", Observability)
 
 
@@ -58,6 +65,7 @@ def log_access(request: web.Request, response: web.StreamResponse, notes: Reques
             "source_ip": notes.source_ip or request.remote, "method": request.method,
             "path": request.path, **principal_fields(notes.principal),
             "action": action, "decision": notes.decision_effect, "ratelimit": notes.ratelimit_outcome,
+            "ratelimit_would_reject": notes.ratelimit_would_reject or None,   # report-mode rules
             "upstream_status": notes.upstream_status, "status": response.status,
             "bytes": response.body_length if response.prepared else response.content_length,
             "latency_ms": round((time.perf_counter() - started) * 1000, 3)})

@@ -84,6 +84,8 @@ class GatewayMetrics:
         self.auth_failures = Counter("ddmgw_auth_failures_total", "Failed authentications by reason.", ("reason",))
         self.ratelimit_rejections = Counter("ddmgw_ratelimit_rejections_total",
                                             "Requests refused by a rate limit, by policy.", ("policy",))
+        self.ratelimit_would_reject = Counter("ddmgw_ratelimit_would_reject_total",
+                                              "Allowed requests a report-mode rule would have refused.", ("rule",))
         self.decisions = Counter("ddmgw_policy_decisions_total", "Authorization decisions.", ("effect",))
         self.store_errors = Counter("ddmgw_store_errors_total", "Shared store calls that failed.")
         self.store_degraded = Gauge("ddmgw_store_degraded", "1 while the limiter runs on its fallback.")
@@ -91,7 +93,8 @@ class GatewayMetrics:
                                           ("action",))
 
     def all(self) -> tuple[Counter | Gauge | Histogram, ...]:
-        return (self.requests, self.auth_failures, self.ratelimit_rejections, self.decisions,
+        return (self.requests, self.auth_failures, self.ratelimit_rejections, self.ratelimit_would_reject,
+                self.decisions,
                 self.store_errors, self.store_degraded, self.upstream_latency)
 
     def render(self) -> str:

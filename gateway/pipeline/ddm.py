@@ -45,7 +45,7 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
             principal = notes.principal = await authenticate(request, services, body=body,
                                                               source_ip=client_ip)
             project = check_project_scope(principal, route.project_id, runtime.directory)
-            headers = await rate_limit(principal, services)
+            headers = await rate_limit(principal, route.action, services, notes)
             notes.ratelimit_outcome = "allowed"
             verdict = authorize(principal, route, project, services)
             notes.decision_effect = verdict.decision.effect if verdict.allowed else "deny"
