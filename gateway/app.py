@@ -21,6 +21,7 @@ from .pipeline.auth_guard import FailedAuthGuard
 from .pipeline.ddm import handle_ddm
 from .observability.access import OBSERVABILITY, Observability
 from .pipeline.request_id import with_request_id
+from .pipeline.usage import USAGE_PATH, handle_usage
 from .proxy.client import UpstreamClient
 from .proxy.upstream_auth import NoUpstreamAuth, upstream_auth_from_config
 from .revocation import RevocationCache
@@ -34,6 +35,7 @@ def create_app(config: Any, *, upstream_url: str | None = None, clock: Clock = t
     """The public app. `upstream_url` overrides config.upstream.url (the embedded simulator)."""
     app = web.Application()
     add_iam_routes(app, wrap=with_request_id)
+    app.router.add_get(USAGE_PATH, with_request_id(handle_usage))
     app.router.add_route("*", "/{tail:[\\s\\S]*}", with_request_id(handle_ddm))   # any path, newlines too
     app.cleanup_ctx.append(_services_context(config, upstream_url, clock, runtime))
     return app

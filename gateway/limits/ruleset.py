@@ -26,7 +26,8 @@ class Budget(NamedTuple):
     per: str                            # user | group | domain | global
     actions: tuple[str, ...] | None     # None: every counted request
     mode: str                           # enforce | report
-    group: str | None = None
+    group: str | None = None            # per: group: whose budget this is
+    configured: str | None = None       # the `limits.rules` entry's name; None for the built-in two
 
 
 class Caller(Protocol):
@@ -86,7 +87,8 @@ class RuleSet:
                 name = rule.name if group is None or len(rule.groups) == 1 else f"{rule.name}:{group}"
                 limit_rule = LimitRule(name, f"rule:{rule.name}:{subject}", rule.limit, float(rule.window_s),
                                        rule.mode == "report")
-                found.append((Budget(limit_rule, rule.per, rule.actions, rule.mode, group), compiled.actions))
+                found.append((Budget(limit_rule, rule.per, rule.actions, rule.mode, group, rule.name),
+                              compiled.actions))
         return found
 
 

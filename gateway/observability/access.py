@@ -46,6 +46,17 @@ class Observability:
                               "action": action, "event": "ratelimit_would_reject", "rules": list(rules)})
 
 
+    def audit_report_only(self, request_id: str, principal: Any, action: str, resource: str | None,
+                          outcome: str, allowed: bool, deciding: Any) -> None:
+        """Report-only policies would have changed this decision (`would_deny` / `would_allow`)."""
+        self.metrics.report_only.inc(outcome)
+        if self.audit is not None:
+            self.audit.write({"time": utc_now_iso(), "request_id": request_id, **principal_fields(principal),
+                              "action": action, "resource": resource, "event": "report_only",
+                              "outcome": outcome, "decision": "allow" if allowed else "deny",
+                              "deciding": [{"policy": p, "statement": i} for p, i in deciding]})
+
+
 OBSERVABILITY = web.AppKey("observability", Observability)
 
 

@@ -86,6 +86,8 @@ class GatewayMetrics:
                                             "Requests refused by a rate limit, by policy.", ("policy",))
         self.ratelimit_would_reject = Counter("ddmgw_ratelimit_would_reject_total",
                                               "Allowed requests a report-mode rule would have refused.", ("rule",))
+        self.report_only = Counter("ddmgw_policy_report_only_total",
+                                   "Decisions report-only policies would have changed, by outcome.", ("outcome",))
         self.decisions = Counter("ddmgw_policy_decisions_total", "Authorization decisions.", ("effect",))
         self.store_errors = Counter("ddmgw_store_errors_total", "Shared store calls that failed.")
         self.store_degraded = Gauge("ddmgw_store_degraded", "1 while the limiter runs on its fallback.")
@@ -94,7 +96,7 @@ class GatewayMetrics:
 
     def all(self) -> tuple[Counter | Gauge | Histogram, ...]:
         return (self.requests, self.auth_failures, self.ratelimit_rejections, self.ratelimit_would_reject,
-                self.decisions,
+                self.report_only, self.decisions,
                 self.store_errors, self.store_degraded, self.upstream_latency)
 
     def render(self) -> str:

@@ -19,6 +19,7 @@ from .authorize import authorize
 from .body import read_limited_body
 from .client_ip import source_ip
 from .ratelimit import rate_limit
+from .report_only import audit_report_only
 from .notes import notes_of
 from .respond import error_response
 from .routing import route_request
@@ -52,6 +53,7 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
             services.observability.audit_decision(
                 request_id, principal, verdict.action, verdict.resource, verdict.allowed,
                 verdict.decision.effect, verdict.decision.deciding, verdict.denied_actions)
+            audit_report_only(principal, route, project, verdict, services, request_id)
             verdict.raise_if_denied()
         started = time.perf_counter()
         response = await services.upstream.forward(
