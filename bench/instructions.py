@@ -1,6 +1,6 @@
 """Instructions per request under callgrind: the deterministic yardstick behind bench/RESULTS.md.
 
-    python -m bench.instructions [--requests N] [b c d e]
+    python -m bench.instructions [--requests N] [b c d e f]
 
 Wall-clock CPU per request moves 20-40% between runs on a shared box; instruction counts of the
 same code repeat to 0.1%. Each scenario's server runs under `valgrind --tool=callgrind` (needs
@@ -77,7 +77,8 @@ def start(key: str, servers: Servers, workdir: Path, upstream_url: str, store: s
     else:
         state = Path(tempfile.mkdtemp(prefix="gw-", dir=workdir))
         config = serve_gateway.write_config(state / "gateway.yaml", port=port, admin_port=free_port(),
-                                            upstream=upstream_url, state_dir=str(state), store_url=store)
+                                            upstream=upstream_url, state_dir=str(state), store_url=store,
+                                            rules=key == "f")
         args = grind + [str(Path(sys.executable).with_name("ddm-gateway")), "serve", "--config", str(config)]
     log = open(workdir / f"{key}.log", "ab")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent)
@@ -85,7 +86,7 @@ def start(key: str, servers: Servers, workdir: Path, upstream_url: str, store: s
     servers.procs.append(proc)
     wait_port(port, proc, workdir / f"{key}.log", timeout=300)
     base = f"http://127.0.0.1:{port}"
-    return proc.pid, target(base, {"b": "none", "c": "token", "d": "aksk", "e": "aksk"}[key])
+    return proc.pid, target(base, {"b": "none", "c": "token", "d": "aksk", "e": "aksk", "f": "aksk"}[key])
 
 
 def main() -> None:
@@ -93,7 +94,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="copy each scenario's measured dump here (for callgrind_annotate --inclusive=yes)")
-    parser.add_argument("scenarios", nargs="*", default=["b", "c", "d", "e"], choices=["b", "c", "d", "e"])
+    parser.add_argument("scenarios", nargs="*", default=["b", "c", "d", "e", "f"],
+                        choices=["b", "c", "d", "e", "f"])
     args = parser.parse_args()
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         raise SystemExit("needs valgrind (apt-get install valgrind)")
@@ -102,7 +104,7 @@ def main() -> None:
         upstream_url = start_upstream(servers)
         counts: dict[str, float] = {}
         for key in args.scenarios:
-            with throwaway_redis() if key == "e" else nullcontext() as store:
+            with throwaway_redis() if key in ("e", "f") else nullcontext() as store:
                 pid, t = start(key, servers, workdir, upstream_url, store)
                 asyncio.run(fire(t, WARMUP))
                 dump(pid, workdir)                       # resets the counters after warm-up
@@ -111,6 +113,8 @@ def main() -> None:
                 counts[key] = dump(pid, workdir, keep_as) / args.requests
                 servers.procs.pop().terminate()
             base = f" ({counts['b'] / counts[key]:.3f} of (b)'s count)" if "b" in counts else ""
+            if key == "f" and "e" in counts:
+                base += f" ({counts[key] / counts['e']:.3f} x (e)'s, the two-budget case)"
             print(f"{LABELS[key]:28s} {counts[key] / 1000:8.1f}k instructions/request{base}", flush=True)
 
 

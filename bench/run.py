@@ -4,7 +4,8 @@
                         [--loadgen auto|wrk|asyncio]
 
 Scenarios: (a) the fixed-response upstream alone, (b) a bare aiohttp pass-through proxy, (c) the
-gateway with token auth, (d) with SDK-HMAC-SHA256 AK/SK, (e) (d) with the Redis store. Each server
+gateway with token auth, (d) with SDK-HMAC-SHA256 AK/SK, (e) (d) with the Redis store, (f) (e) with
+six configured rate-limit rules that all apply (issue #21: still one Redis round trip). Each server
 runs in its own process; limits are raised so nothing is throttled; the benchmark user holds 10
 policies of 8 statements. All servers of a worker group run at once and are measured in
 interleaved rounds (b, c, d, e, b, c, ...), so a shared machine's load drifting during the run hits
@@ -46,7 +47,8 @@ from .serve_gateway import AK, DOMAIN, PASSWORD, PROJECT_ID, PROJECT_NAME, SK, U
 PATH = f"/v1/{PROJECT_ID}/instances?offset=0&limit=10"
 BASE_HEADERS = {"Content-Type": "application/json", "X-Project-Id": PROJECT_ID}
 LABELS = {"a": "(a) upstream alone", "b": "(b) aiohttp pass-through", "c": "(c) gateway, token",
-          "d": "(d) gateway, AK/SK", "e": "(e) gateway, AK/SK + Redis"}
+          "d": "(d) gateway, AK/SK", "e": "(e) gateway, AK/SK + Redis",
+          "f": "(f) (e) + six applicable rules"}
 FAILURES: list[str] = []   # scenarios that could not run, printed under the table
 
 
@@ -177,11 +179,12 @@ def start_passthrough(servers: Servers, upstream_url: str, workers: int) -> str:
 
 
 def start_gateway(servers: Servers, workdir: Path, upstream_url: str, store_url: str | None,
-                  workers: int) -> str:
+                  workers: int, *, rules: bool = False) -> str:
     port, admin = free_port(), free_port()
     state = Path(tempfile.mkdtemp(prefix="gw-", dir=workdir))
     config = serve_gateway.write_config(state / "bench-gateway.yaml", port=port, admin_port=admin,
-                                        upstream=upstream_url, state_dir=str(state), store_url=store_url)
+                                        upstream=upstream_url, state_dir=str(state), store_url=store_url,
+                                        rules=rules)
     args = [str(Path(sys.executable).with_name("ddm-gateway")), "serve", "--config", str(config),
             "--workers", str(workers)]
     if workers > 1 and store_url is None:
@@ -280,8 +283,8 @@ def start_scenario(key: str, workers: int, servers: Servers, extra: ExitStack, w
         base = start_passthrough(servers, upstream_url, workers)
         t = target(base, "none")
     else:
-        store = extra.enter_context(bench_limits.throwaway_redis()) if key == "e" else None
-        base = start_gateway(servers, workdir, upstream_url, store, workers)
+        store = extra.enter_context(bench_limits.throwaway_redis()) if key in ("e", "f") else None
+        base = start_gateway(servers, workdir, upstream_url, store, workers, rules=key == "f")
         t = target(base, "token" if key == "c" else "aksk")
     check(t)
     asyncio.run(loadgen.closed_loop(t.url, t.pool, min(args.concurrency, 8), args.warmup))
@@ -433,7 +436,7 @@ def main(argv: list[str] | None = None) -> None:
         workdir = Path(tmp)
         upstream_url = inline_upstream() if args.quick else start_upstream(servers)
         args.upstream_pids = servers.pids()   # empty with the in-process upstream: no CPU figure
-        group, rates[1] = run_group(1, list("abcde"), workdir, upstream_url, args)
+        group, rates[1] = run_group(1, list("abcdef"), workdir, upstream_url, args)
         rows += group
         if args.workers_variants:
             group, rates[2] = run_group(2, list("bcde"), workdir, upstream_url, args)

@@ -23,6 +23,17 @@ USER, USER_ID, PASSWORD = "bencher", "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf", "bench-
 AK, SK = "BENCHAK0000000000001", "bench-secret-key-000000000000000000001"
 GROUPS, STATEMENTS = 10, 8
 UNTHROTTLED = 10**9
+# Scenario (f): six configured rules that all apply to the benchmark request (ddm:instance:list),
+# one of each kind, none of which throttles (config caps a rule's limit at 100,000).
+SIX_RULES = [
+    {"name": "bench-team", "per": "group", "groups": ["bench-group-0"], "limit": 100_000, "window_s": 10},
+    {"name": "bench-domain", "per": "domain", "limit": 100_000, "window_s": 10},
+    {"name": "bench-global", "per": "global", "limit": 100_000, "window_s": 10},
+    {"name": "bench-reads", "per": "user", "actions": ["ddm:instance:list"], "limit": 100_000, "window_s": 10},
+    {"name": "bench-lists", "per": "user", "actions": ["ddm:*:list"], "limit": 100_000, "window_s": 5},
+    {"name": "bench-watch", "per": "user", "actions": ["ddm:*:list"], "limit": 100_000, "window_s": 10,
+     "mode": "report"},
+]
 
 
 # Registered actions only: `config check` refuses unknown ones (bench_policies' "op" names are synthetic).
@@ -38,7 +49,7 @@ def policy_document(index: int) -> dict[str, Any]:
 
 
 def config_dict(*, port: int, admin_port: int, upstream: str, state_dir: str,
-                store_url: str | None = None) -> dict[str, Any]:
+                store_url: str | None = None, rules: bool = False) -> dict[str, Any]:
     """The whole gateway config as plain data (JSON is valid YAML)."""
     domain = {
         "id": DOMAIN_ID, "name": DOMAIN, "password": "benchco-root-pass",
@@ -56,7 +67,7 @@ def config_dict(*, port: int, admin_port: int, upstream: str, state_dir: str,
         "region": "cn-north-4",
         "upstream": {"url": upstream, "auth": {"mode": "none"}, "connect_timeout_s": 3, "timeout_s": 30},
         "limits": {"per_user_per_minute": UNTHROTTLED, "global_per_minute": UNTHROTTLED,
-                   "auth_failures_per_ip_per_minute": UNTHROTTLED},
+                   "auth_failures_per_ip_per_minute": UNTHROTTLED, "rules": SIX_RULES if rules else []},
         "tokens": {"ttl_s": 86400},
         "state_dir": state_dir,
         "iam": {"domains": [domain]},
@@ -79,10 +90,11 @@ def main() -> None:
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--store-url")
+    parser.add_argument("--six-rules", action="store_true", help="add the six rules of scenario (f)")
     args = parser.parse_args()
     path = Path(args.state_dir) / "bench-gateway.yaml"
     print(write_config(path, port=args.port, admin_port=args.admin_port, upstream=args.upstream,
-                       state_dir=args.state_dir, store_url=args.store_url))
+                       state_dir=args.state_dir, store_url=args.store_url, rules=args.six_rules))
 
 
 if __name__ == "__main__":
