@@ -7,6 +7,7 @@ in loader.py, where the whole config is known.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -104,7 +105,17 @@ def store_section(node: Node | None) -> StoreConfig | None:
     return config
 
 
-def limits_section(node: Node | None) -> LimitsConfig:
+@dataclass
+class RuleReferences:
+    """What `limits.rules` names that only the whole config can check (groups live in `iam`,
+    actions in the route catalog), each with the path it was written at: loader._cross_check
+    checks them once every section is parsed, so messages point at the exact entry."""
+
+    groups: list[tuple[str, str]] = field(default_factory=list)               # (path, group)
+    actions: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (path, patterns)
+
+
+def limits_section(node: Node | None, references: RuleReferences | None = None) -> LimitsConfig:
     if node is None:
         return LimitsConfig()
     defaults = LimitsConfig()
@@ -114,7 +125,7 @@ def limits_section(node: Node | None) -> LimitsConfig:
         users=_user_limits(node.child("users")),
         auth_failures_per_ip_per_minute=node.integer("auth_failures_per_ip_per_minute",
                                                      defaults.auth_failures_per_ip_per_minute),
-        rules=_rate_rules(node),
+        rules=_rate_rules(node, references if references is not None else RuleReferences()),
     )
     node.finish()
     return config
@@ -128,11 +139,11 @@ MAX_RULE_LIMIT = 100_000       # each budget keeps one timestamp per counted req
 MAX_RULE_WINDOW_S = 86_400
 
 
-def _rate_rules(node: Node) -> tuple[RateRuleConfig, ...]:
+def _rate_rules(node: Node, references: RuleReferences) -> tuple[RateRuleConfig, ...]:
     found: list[RateRuleConfig] = []
     first_at: dict[str, str] = {}
     for rule_node in node.nodes("rules"):
-        rule = _rate_rule(rule_node)
+        rule = _rate_rule(rule_node, references)
         if rule is None:
             continue
         first = first_at.setdefault(rule.name, rule_node.at("name"))
@@ -145,7 +156,7 @@ def _rate_rules(node: Node) -> tuple[RateRuleConfig, ...]:
     return tuple(found[:MAX_RULES])
 
 
-def _rate_rule(node: Node) -> RateRuleConfig | None:
+def _rate_rule(node: Node, references: RuleReferences) -> RateRuleConfig | None:
     """One rule; None when it is unusable (its problems are recorded)."""
     name = node.string("name", None, required=True, pattern=RULE_NAME_PATTERN, what="rule name")
     if name in RESERVED_RULE_NAMES:
@@ -154,12 +165,16 @@ def _rate_rule(node: Node) -> RateRuleConfig | None:
     per = node.string("per", None, required=True, choices=RULE_SCOPES)
     limit = node.integer("limit", 0, required=True, maximum=MAX_RULE_LIMIT)
     window_s = node.integer("window_s", 0, required=True, maximum=MAX_RULE_WINDOW_S)
-    groups = node.strings("groups")
+    located = node.located_strings("groups") if node.raw("groups") is not None else None
+    groups = tuple(group for _, group in located) if located is not None else None
+    references.groups += located or []
     if per == "group" and not groups:
         node.problem("groups", "is required (a non-empty list) for per: group")
     elif per is not None and per != "group" and groups is not None:
         node.problem("groups", "is only for per: group")
     actions = _rule_actions(node)
+    if actions:
+        references.actions.append((node.at("actions"), actions))
     mode = node.string("mode", "enforce", choices=("enforce", "report"))
     node.finish()
     if name is None or per is None or not limit or not window_s or (per == "group" and not groups):
