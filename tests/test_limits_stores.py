@@ -293,3 +293,17 @@ async def test_report_rules_agree_on_a_random_workload(store: LimitStore, clock:
             for r in rules:
                 if not (r.report and full):
                     accepted.setdefault(r.key, []).append(clock.now)
+
+
+async def test_a_lowered_limit_frees_a_slot_when_enough_hits_have_left(store: LimitStore, clock: FakeClock) -> None:
+    """A reload may lower a limit below what a budget already holds: the next slot frees when the
+    hit `limit` places from the newest leaves, not the oldest."""
+    for _ in range(3):
+        assert (await store.acquire([user(5)])).allowed
+        clock.advance(10)
+    [state] = await store.peek([user(2)])
+    assert (state.remaining, state.reset_s, state.free_s) == (0, pytest.approx(30.0), pytest.approx(40.0))
+    refused = await store.acquire([user(2)])
+    assert refused.rejected_by == "user" and refused.retry_after_s == 40
+    clock.advance(40)
+    assert (await store.acquire([user(2)])).allowed
