@@ -7,7 +7,7 @@
 --   then per rule: limit, window_ms, 'e' (enforce) or 'r' (report: recorded while it has room,
 --   never refuses)
 -- Returns one string (cheap to parse): "status rejected_index lock_remaining_ms would_reject" then
--- "count reset_ms free_ms" per rule; status 1 allowed, 0 rejected, 2 locked; would_reject is a
+-- "remaining reset_ms free_ms" per rule (remaining never below 0); status 1 allowed, 0 rejected, 2 locked; would_reject is a
 -- bit mask of the report rules that had no room (bit i-1 for rule i); free_ms is the time until
 -- one more hit fits (0 while there is room).
 local argv = {}
@@ -43,7 +43,7 @@ end
 local function report(status, rejected, lock_ms, would)
   local out = {status, rejected, string.format('%.3f', lock_ms), string.format('%d', would)}
   for i = 1, n do
-    out[#out + 1] = counts[i]
+    out[#out + 1] = math.max(0, limits[i] - counts[i])
     out[#out + 1] = string.format('%.3f', resets[i])
     out[#out + 1] = string.format('%.3f', frees_in(i))
   end

@@ -24,6 +24,7 @@ from .redis_url import parse_redis_url
 from .resp import RespError, Word, encode_bulk_strings, encode_command
 from .sliding_window import retry_after
 
+RULE_MEMO = 4096   # distinct rule tuples whose keys and words are kept (config data: few)
 SCRIPTS = ("acquire", "record_failure", "lock_remaining", "revoke", "revoked_since")
 STATUS_ALLOWED, STATUS_REJECTED, STATUS_LOCKED = 1, 0, 2
 
@@ -70,29 +71,38 @@ class RedisStore:
         self._loading: dict[str, asyncio.Future[Any]] = {}
         self._hit_ids = itertools.count()
         self._instance = os.urandom(6).hex()  # makes hit ids unique across replicas
+        self._rule_memo: dict[tuple[LimitRule, ...], tuple[list[str], str]] = {}
 
     async def acquire(self, rules: Sequence[LimitRule], *, lock_key: str | None = None) -> LimitDecision:
-        keys = self._rule_keys(rules)
+        keys, words = self._rule_arguments(rules)
         if lock_key is not None:
-            keys += [self._key("lock", lock_key), self._key("fail", lock_key)]
-        reply = await self._run("acquire", keys, [self._acquire_words(rules, "1" if lock_key else "0", "1")])
+            keys = [*keys, self._key("lock", lock_key), self._key("fail", lock_key)]
+        reply = await self._run("acquire", keys, [self._acquire_words(len(rules), "1" if lock_key else "0", "1", words)])
         return decision_from_reply(rules, reply)
 
     async def peek(self, rules: Sequence[LimitRule]) -> tuple[RuleState, ...]:
         """The same script, told to record nothing: the answer is what `acquire` would see."""
-        reply = await self._run("acquire", self._rule_keys(rules), [self._acquire_words(rules, "0", "0")])
+        keys, words = self._rule_arguments(rules)
+        reply = await self._run("acquire", keys, [self._acquire_words(len(rules), "0", "0", words)])
         return decision_from_reply(rules, reply).states
 
-    def _rule_keys(self, rules: Sequence[LimitRule]) -> list[str]:
-        return [self._key("rl", rule.key) for rule in rules]
+    def _rule_arguments(self, rules: Sequence[LimitRule]) -> tuple[list[str], str]:
+        """The rules' keys and their part of the script's argument (limit, window in ms, mode per
+        rule), memoized: a request's rules are one of few tuples (RuleSet memoizes them), and
+        formatting a float per rule was most of the limiter's client cost with many rules."""
+        memo_key = tuple(rules)
+        found = self._rule_memo.get(memo_key)
+        if found is None:
+            if len(self._rule_memo) >= RULE_MEMO:
+                self._rule_memo.clear()
+            found = self._rule_memo[memo_key] = (
+                [self._key("rl", rule.key) for rule in rules],
+                " ".join([f"{rule.limit} {rule.window_s * 1000.0!r} {'r' if rule.report else 'e'}" for rule in rules]))
+        return found
 
-    def _acquire_words(self, rules: Sequence[LimitRule], locks: str, records: str) -> str:
-        """acquire.lua's one argument: a header, then limit, window in ms and mode per rule."""
-        words = [str(len(rules)), self._now_arg() or "-", f"{self._instance}:{next(self._hit_ids)}",
-                 locks, records]
-        for rule in rules:
-            words += [str(rule.limit), repr(rule.window_s * 1000.0), "r" if rule.report else "e"]
-        return " ".join(words)
+    def _acquire_words(self, count: int, locks: str, records: str, rule_words: str) -> str:
+        """acquire.lua's one argument: its header, then the rules' words."""
+        return f"{count} {self._now_arg() or '-'} {self._instance}:{next(self._hit_ids)} {locks} {records} {rule_words}"
 
     async def record_failure(self, key: str, *, threshold: int = 5, lock_s: float = 300.0) -> bool:
         keys = [self._key("lock", key), self._key("fail", key)]
@@ -162,29 +172,25 @@ def _value(reply: Any) -> Any:
     return reply
 
 
-RULE_FIELDS = 3   # count, reset_ms, free_ms per rule, after the four header fields
+RULE_FIELDS = 3   # remaining, reset_ms, free_ms per rule, after the four header fields
 
 
 def decision_from_reply(rules: Sequence[LimitRule], reply: bytes | str) -> LimitDecision:
     """Turn the script's reply into the same decision the memory store returns.
-    (int() and float() read bytes as well as str: nothing is decoded first.)"""
+    (int() and float() read bytes as well as str: nothing is decoded first; the script already
+    clamps `remaining` and never reports a negative time.)"""
     fields = reply.split()
-    states = []
-    for index, rule in enumerate(rules):   # fields 4, 5, 6 are the first rule's count, reset, free
-        at = 4 + RULE_FIELDS * index
-        used, reset_s, free_s = int(fields[at]), float(fields[at + 1]) / 1000.0, float(fields[at + 2]) / 1000.0
-        states.append(RuleState(rule.name, rule.limit, rule.limit - used if used < rule.limit else 0,
-                                reset_s if reset_s > 0.0 else 0.0, free_s if free_s > 0.0 else 0.0))
+    states = tuple([RuleState(rule.name, rule.limit, int(remaining), float(reset) / 1000.0, float(free) / 1000.0)
+                    for rule, remaining, reset, free in zip(rules, fields[4::3], fields[5::3], fields[6::3])])
     status = int(fields[0])
     if status == STATUS_LOCKED:
         lock_s = float(fields[2]) / 1000.0
-        return LimitDecision(False, None, True, lock_s, tuple(states), whole_seconds(lock_s))
+        return LimitDecision(False, None, True, lock_s, states, whole_seconds(lock_s))
     if status == STATUS_REJECTED:
         refusing = int(fields[1]) - 1
-        return LimitDecision(False, rules[refusing].name, False, 0.0, tuple(states),
-                             retry_after(states[refusing].free_s))
+        return LimitDecision(False, rules[refusing].name, False, 0.0, states, retry_after(states[refusing].free_s))
     would = int(fields[3])
     if would:
-        return LimitDecision(True, None, False, 0.0, tuple(states), 0,
+        return LimitDecision(True, None, False, 0.0, states, 0,
                              tuple([rule.name for i, rule in enumerate(rules) if would >> i & 1]))
-    return LimitDecision(True, None, False, 0.0, tuple(states), 0)
+    return LimitDecision(True, None, False, 0.0, states, 0)
