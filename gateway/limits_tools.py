@@ -7,24 +7,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import ConfigError, load_config
 from .limits.ruleset import Budget
 from .pipeline.ratelimit import window_text
-from .policy_tools import _find_user
+from .policy_tools import runtime_and_user
 from .principal import AUTH_TOKEN, Principal
-from .services import Runtime
 
 
 def explain(args: argparse.Namespace) -> int:
-    try:
-        runtime = Runtime.from_config(load_config(args.config))
-    except ConfigError as err:
-        print("\n".join(err.problems), file=sys.stderr)
+    found = runtime_and_user(args.config, args.user, args.domain)
+    if found is None:
         return 2
-    identity, problem = _find_user(runtime, args.user, args.domain)
-    if identity is None:
-        print(problem, file=sys.stderr)
-        return 2
+    runtime, identity = found
     if args.action not in runtime.catalog.registered_actions():
         print(f"note: no route has the action {args.action!r}", file=sys.stderr)
     caller = Principal(identity.domain.id, identity.domain.name, identity.user_id, identity.user_name,
