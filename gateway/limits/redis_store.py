@@ -43,7 +43,11 @@ class LuaScript:
 
     def evalsha(self, keys: list[str], args: list[Word]) -> bytes:
         """`EVALSHA sha numkeys key... arg...`, encoded; the head is the same for every call."""
-        return _evalsha_head(self.sha, len(keys), len(args)) + encode_bulk_strings([*keys, *args])
+        return self.evalsha_encoded(encode_bulk_strings(keys), len(keys), args)
+
+    def evalsha_encoded(self, keys: bytes, key_count: int, args: list[Word]) -> bytes:
+        """The same, with the keys already encoded (RedisStore memoizes a rule tuple's keys)."""
+        return _evalsha_head(self.sha, key_count, len(args)) + keys + encode_bulk_strings(args)
 
 
 @lru_cache(maxsize=64)
@@ -71,38 +75,39 @@ class RedisStore:
         self._loading: dict[str, asyncio.Future[Any]] = {}
         self._hit_ids = itertools.count()
         self._instance = os.urandom(6).hex()  # makes hit ids unique across replicas
-        self._rule_memo: dict[tuple[LimitRule, ...], tuple[list[str], str]] = {}
+        self._rule_memo: dict[tuple[LimitRule, ...], tuple[bytes, int, str]] = {}
 
     async def acquire(self, rules: Sequence[LimitRule], *, lock_key: str | None = None) -> LimitDecision:
-        keys, words = self._rule_arguments(rules)
+        keys, key_count, words = self._rule_arguments(rules)
         if lock_key is not None:
-            keys = [*keys, self._key("lock", lock_key), self._key("fail", lock_key)]
-        reply = await self._run("acquire", keys, [self._acquire_words(len(rules), "1" if lock_key else "0", "1", words)])
-        return decision_from_reply(rules, reply)
+            keys += encode_bulk_strings([self._key("lock", lock_key), self._key("fail", lock_key)])
+            key_count += 2
+        script = self._scripts["acquire"]
+        command = script.evalsha_encoded(keys, key_count, [self._acquire_words(
+            len(rules), "1" if lock_key else "0", "1", words)])
+        return decision_from_reply(rules, await self._send(script, command))
 
     async def peek(self, rules: Sequence[LimitRule]) -> tuple[RuleState, ...]:
         """The same script, told to record nothing: the answer is what `acquire` would see."""
-        keys, words = self._rule_arguments(rules)
-        reply = await self._run("acquire", keys, [self._acquire_words(len(rules), "0", "0", words)])
-        return decision_from_reply(rules, reply).states
+        keys, key_count, words = self._rule_arguments(rules)
+        script = self._scripts["acquire"]
+        command = script.evalsha_encoded(keys, key_count, [self._acquire_words(len(rules), "0", "0", words)])
+        return decision_from_reply(rules, await self._send(script, command)).states
 
-    def _rule_arguments(self, rules: Sequence[LimitRule]) -> tuple[list[str], str]:
-        """The rules' keys and their part of the script's argument (limit, window in ms, mode per
-        rule), memoized: a request's rules are one of few tuples (RuleSet memoizes them), and
-        formatting a float per rule was most of the limiter's client cost with many rules."""
+    def _rule_arguments(self, rules: Sequence[LimitRule]) -> tuple[bytes, int, str]:
+        """The rules' keys (encoded) and their part of the script's argument (limit, window in ms,
+        mode per rule), memoized: a request's rules are one of few tuples (RuleSet memoizes
+        them), and formatting a float and encoding a key per rule were most of the client's cost
+        with many rules."""
         memo_key = tuple(rules)
         found = self._rule_memo.get(memo_key)
         if found is None:
             if len(self._rule_memo) >= RULE_MEMO:
                 self._rule_memo.clear()
             found = self._rule_memo[memo_key] = (
-                [self._key("rl", rule.key) for rule in rules],
+                encode_bulk_strings([self._key("rl", rule.key) for rule in rules]), len(rules),
                 " ".join([f"{rule.limit} {rule.window_s * 1000.0!r} {'r' if rule.report else 'e'}" for rule in rules]))
         return found
-
-    def _acquire_words(self, count: int, locks: str, records: str, rule_words: str) -> str:
-        """acquire.lua's one argument: its header, then the rules' words."""
-        return f"{count} {self._now_arg() or '-'} {self._instance}:{next(self._hit_ids)} {locks} {records} {rule_words}"
 
     async def record_failure(self, key: str, *, threshold: int = 5, lock_s: float = 300.0) -> bool:
         keys = [self._key("lock", key), self._key("fail", key)]
@@ -142,7 +147,9 @@ class RedisStore:
         """EVALSHA; after a Redis restart or SCRIPT FLUSH (NOSCRIPT) the script is loaded once,
         queued ahead of the retried call on the same connection, so the retry finds it."""
         script = self._scripts[name]
-        command = script.evalsha(keys, args)
+        return await self._send(script, script.evalsha(keys, args))
+
+    async def _send(self, script: LuaScript, command: bytes) -> Any:
         reply = await self._channel.call(command)
         if type(reply) is RespError and reply.kind == "NOSCRIPT":
             self._load(script)
