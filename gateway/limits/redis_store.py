@@ -109,6 +109,10 @@ class RedisStore:
                 " ".join([f"{rule.limit} {rule.window_s * 1000.0!r} {'r' if rule.report else 'e'}" for rule in rules]))
         return found
 
+    def _acquire_words(self, count: int, locks: str, records: str, rule_words: str) -> str:
+        """acquire.lua's one argument: its header, then the rules' words."""
+        return f"{count} {self._now_arg() or '-'} {self._instance}:{next(self._hit_ids)} {locks} {records} {rule_words}"
+
     async def record_failure(self, key: str, *, threshold: int = 5, lock_s: float = 300.0) -> bool:
         keys = [self._key("lock", key), self._key("fail", key)]
         reply = await self._run("record_failure", keys, [self._now_arg(), threshold, repr(lock_s * 1000.0)])
