@@ -38,13 +38,11 @@ class Observability:
                           "effect": effect, "denied_actions": denied_actions,
                           "deciding": [{"policy": p, "statement": i} for p, i in deciding]})
 
-
     def audit_would_reject(self, request_id: str, principal: Any, action: str, rules: tuple[str, ...]) -> None:
         """A report-mode rate-limit rule had no room for an allowed request."""
         if self.audit is not None:
             self.audit.write({"time": utc_now_iso(), "request_id": request_id, **principal_fields(principal),
                               "action": action, "event": "ratelimit_would_reject", "rules": list(rules)})
-
 
     def audit_report_only(self, request_id: str, principal: Any, action: str, resource: str | None,
                           outcome: str, allowed: bool, deciding: Any) -> None:
