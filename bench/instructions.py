@@ -1,6 +1,6 @@
 """Instructions per request under callgrind: the deterministic yardstick behind bench/RESULTS.md.
 
-    python -m bench.instructions [--requests N] [b c d e f]
+    python -m bench.instructions [--requests N] [b c d e f g h]
 
 Wall-clock CPU per request moves 20-40% between runs on a shared box; instruction counts of the
 same code repeat to 0.1%. Each scenario's server runs under `valgrind --tool=callgrind` (needs
@@ -8,6 +8,11 @@ valgrind on PATH; ~50x slower, so a few thousand requests), gets 300 warm-up req
 exactly N from 8 keep-alive connections; the counters are dumped before and after, and the
 second dump divided by N is the figure. Instructions are not time (no cache misses, no kernel
 work), but they are what a change to Python code changes. The upstream runs natively.
+
+(f) and (g) are show instance (`GET /v1/{p}/instances/{id}`) by AK/SK: (f) with the bench
+policies granted in the whole project, (g) with the same policies granted in an enterprise
+project, so every request finds the instance's enterprise project in the cache (one lookup
+during warm-up) and is decided in it; (g)/(f) is what enterprise-project isolation costs.
 """
 from __future__ import annotations
 
@@ -24,10 +29,13 @@ from pathlib import Path
 
 from . import loadgen, serve_gateway
 from .bench_limits import free_port, throwaway_redis
-from .run import LABELS, Servers, Target, start_upstream, target, wait_port
+from .run import LABELS, PATH, Servers, Target, start_upstream, target, wait_port
 
 CONCURRENCY = 8
 WARMUP = 300
+SHOW_PATH = f"/v1/{serve_gateway.PROJECT_ID}/instances/bench-inst-00"
+EXTRA_LABELS = {"f": "(f) AK/SK, show instance", "g": "(g) AK/SK, show, EP grant"}
+# (h) is (e) with six rate-limit rules that all apply (issue #21): (h)/(e) is what they cost.
 
 
 async def fire(t: Target, count: int) -> None:
@@ -78,7 +86,7 @@ def start(key: str, servers: Servers, workdir: Path, upstream_url: str, store: s
         state = Path(tempfile.mkdtemp(prefix="gw-", dir=workdir))
         config = serve_gateway.write_config(state / "gateway.yaml", port=port, admin_port=free_port(),
                                             upstream=upstream_url, state_dir=str(state), store_url=store,
-                                            rules=key == "f")
+                                            enterprise_project=key == "g", rules=key == "h")
         args = grind + [str(Path(sys.executable).with_name("ddm-gateway")), "serve", "--config", str(config)]
     log = open(workdir / f"{key}.log", "ab")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent)
@@ -86,7 +94,8 @@ def start(key: str, servers: Servers, workdir: Path, upstream_url: str, store: s
     servers.procs.append(proc)
     wait_port(port, proc, workdir / f"{key}.log", timeout=300)
     base = f"http://127.0.0.1:{port}"
-    return proc.pid, target(base, {"b": "none", "c": "token", "d": "aksk", "e": "aksk", "f": "aksk"}[key])
+    auth = {"b": "none", "c": "token", "d": "aksk", "e": "aksk", "f": "aksk", "g": "aksk", "h": "aksk"}[key]
+    return proc.pid, target(base, auth, SHOW_PATH if key in "fg" else PATH)
 
 
 def main() -> None:
@@ -94,8 +103,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="copy each scenario's measured dump here (for callgrind_annotate --inclusive=yes)")
-    parser.add_argument("scenarios", nargs="*", default=["b", "c", "d", "e", "f"],
-                        choices=["b", "c", "d", "e", "f"])
+    parser.add_argument("scenarios", nargs="*", default=["b", "c", "d", "e"],
+                        choices=["b", "c", "d", "e", "f", "g", "h"])
     args = parser.parse_args()
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         raise SystemExit("needs valgrind (apt-get install valgrind)")
@@ -104,7 +113,7 @@ def main() -> None:
         upstream_url = start_upstream(servers)
         counts: dict[str, float] = {}
         for key in args.scenarios:
-            with throwaway_redis() if key in ("e", "f") else nullcontext() as store:
+            with throwaway_redis() if key in ("e", "h") else nullcontext() as store:
                 pid, t = start(key, servers, workdir, upstream_url, store)
                 asyncio.run(fire(t, WARMUP))
                 dump(pid, workdir)                       # resets the counters after warm-up
@@ -113,9 +122,12 @@ def main() -> None:
                 counts[key] = dump(pid, workdir, keep_as) / args.requests
                 servers.procs.pop().terminate()
             base = f" ({counts['b'] / counts[key]:.3f} of (b)'s count)" if "b" in counts else ""
-            if key == "f" and "e" in counts:
-                base += f" ({counts[key] / counts['e']:.3f} x (e)'s, the two-budget case)"
-            print(f"{LABELS[key]:28s} {counts[key] / 1000:8.1f}k instructions/request{base}", flush=True)
+            if key == "g" and "f" in counts:
+                base = f" ({counts[key] / counts['f']:.3f} of (f)'s count)"
+            if key == "h" and "e" in counts:
+                base = f" ({counts[key] / counts['e']:.3f} of (e)'s count, the two-budget case)"
+            label = {**LABELS, **EXTRA_LABELS}[key]
+            print(f"{label:28s} {counts[key] / 1000:8.1f}k instructions/request{base}", flush=True)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
                         [--loadgen auto|wrk|asyncio]
 
 Scenarios: (a) the fixed-response upstream alone, (b) a bare aiohttp pass-through proxy, (c) the
-gateway with token auth, (d) with SDK-HMAC-SHA256 AK/SK, (e) (d) with the Redis store, (f) (e) with
+gateway with token auth, (d) with SDK-HMAC-SHA256 AK/SK, (e) (d) with the Redis store, (h) (e) with
 six configured rate-limit rules that all apply (issue #21: still one Redis round trip). Each server
 runs in its own process; limits are raised so nothing is throttled; the benchmark user holds 10
 policies of 8 statements. All servers of a worker group run at once and are measured in
@@ -48,7 +48,7 @@ PATH = f"/v1/{PROJECT_ID}/instances?offset=0&limit=10"
 BASE_HEADERS = {"Content-Type": "application/json", "X-Project-Id": PROJECT_ID}
 LABELS = {"a": "(a) upstream alone", "b": "(b) aiohttp pass-through", "c": "(c) gateway, token",
           "d": "(d) gateway, AK/SK", "e": "(e) gateway, AK/SK + Redis",
-          "f": "(f) (e) + six applicable rules"}
+          "h": "(h) (e) + six applicable rules"}
 FAILURES: list[str] = []   # scenarios that could not run, printed under the table
 
 
@@ -204,9 +204,9 @@ def login(base: str) -> str:
         return reply.headers["X-Subject-Token"]
 
 
-def target(base: str, auth: str) -> Target:
+def target(base: str, auth: str, path: str = PATH) -> Target:
     """The request of a scenario: no auth, a token, or AK/SK (a pre-signed pool)."""
-    url = base + PATH
+    url = base + path
     headers = dict(BASE_HEADERS)
     if auth == "token":
         headers["X-Auth-Token"] = login(base)
@@ -283,8 +283,8 @@ def start_scenario(key: str, workers: int, servers: Servers, extra: ExitStack, w
         base = start_passthrough(servers, upstream_url, workers)
         t = target(base, "none")
     else:
-        store = extra.enter_context(bench_limits.throwaway_redis()) if key in ("e", "f") else None
-        base = start_gateway(servers, workdir, upstream_url, store, workers, rules=key == "f")
+        store = extra.enter_context(bench_limits.throwaway_redis()) if key in ("e", "h") else None
+        base = start_gateway(servers, workdir, upstream_url, store, workers, rules=key == "h")
         t = target(base, "token" if key == "c" else "aksk")
     check(t)
     asyncio.run(loadgen.closed_loop(t.url, t.pool, min(args.concurrency, 8), args.warmup))
@@ -436,7 +436,7 @@ def main(argv: list[str] | None = None) -> None:
         workdir = Path(tmp)
         upstream_url = inline_upstream() if args.quick else start_upstream(servers)
         args.upstream_pids = servers.pids()   # empty with the in-process upstream: no CPU figure
-        group, rates[1] = run_group(1, list("abcdef"), workdir, upstream_url, args)
+        group, rates[1] = run_group(1, list("abcdeh"), workdir, upstream_url, args)
         rows += group
         if args.workers_variants:
             group, rates[2] = run_group(2, list("bcde"), workdir, upstream_url, args)

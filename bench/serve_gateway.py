@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .bench_policies import statement
+from .upstream import BENCH_EP
 
 DOMAIN, DOMAIN_ID = "benchco", "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
 PROJECT_NAME, PROJECT_ID = "cn-north-4", "0503ddae897000fed2f78c00909158a4"
@@ -23,7 +24,7 @@ USER, USER_ID, PASSWORD = "bencher", "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf", "bench-
 AK, SK = "BENCHAK0000000000001", "bench-secret-key-000000000000000000001"
 GROUPS, STATEMENTS = 10, 8
 UNTHROTTLED = 10**9
-# Scenario (f): six configured rules that all apply to the benchmark request (ddm:instance:list),
+# Scenario (h): six configured rules that all apply to the benchmark request (ddm:instance:list),
 # one of each kind, none of which throttles (config caps a rule's limit at 100,000).
 SIX_RULES = [
     {"name": "bench-team", "per": "group", "groups": ["bench-group-0"], "limit": 100_000, "window_s": 10},
@@ -49,12 +50,17 @@ def policy_document(index: int) -> dict[str, Any]:
 
 
 def config_dict(*, port: int, admin_port: int, upstream: str, state_dir: str,
-                store_url: str | None = None, rules: bool = False) -> dict[str, Any]:
-    """The whole gateway config as plain data (JSON is valid YAML)."""
+                store_url: str | None = None, enterprise_project: bool = False,
+                rules: bool = False) -> dict[str, Any]:
+    """The whole gateway config as plain data (JSON is valid YAML). `enterprise_project`: the
+    same grants, given in enterprise project BENCH_EP instead of the whole project (a cache TTL
+    longer than any run: after its first lookup every request is a cache hit). `rules`: the six
+    rate-limit rules of scenario (h)."""
+    where = {"enterprise_projects": ["bench-ep"]} if enterprise_project else {}
     domain = {
         "id": DOMAIN_ID, "name": DOMAIN, "password": "benchco-root-pass",
         "projects": [{"id": PROJECT_ID, "name": PROJECT_NAME}],
-        "groups": [{"name": f"bench-group-{i}", "grants": [{"policy": f"bench-policy-{i}"}]}
+        "groups": [{"name": f"bench-group-{i}", "grants": [{"policy": f"bench-policy-{i}", **where}]}
                    for i in range(GROUPS)],
         "policies": [{"name": f"bench-policy-{i}", "document": policy_document(i)} for i in range(GROUPS)],
         "users": [{"id": USER_ID, "name": USER, "password": PASSWORD,
@@ -73,6 +79,9 @@ def config_dict(*, port: int, admin_port: int, upstream: str, state_dir: str,
         "iam": {"domains": [domain]},
         "logging": {"level": "warning", "access_log": False},
     }
+    if enterprise_project:
+        domain["enterprise_projects"] = [{"id": BENCH_EP, "name": "bench-ep"}]
+        data["authz"] = {"enterprise_project_cache_s": 86400}
     if store_url is not None:
         data["store"] = {"url": store_url, "on_failure": "open"}
     return data
@@ -90,11 +99,10 @@ def main() -> None:
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--state-dir", required=True)
     parser.add_argument("--store-url")
-    parser.add_argument("--six-rules", action="store_true", help="add the six rules of scenario (f)")
     args = parser.parse_args()
     path = Path(args.state_dir) / "bench-gateway.yaml"
     print(write_config(path, port=args.port, admin_port=args.admin_port, upstream=args.upstream,
-                       state_dir=args.state_dir, store_url=args.store_url, rules=args.six_rules))
+                       state_dir=args.state_dir, store_url=args.store_url))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from signer import DerivedKeyCache
 
+from .enterprise_projects import EnterpriseProjectCache, EnterpriseProjectLocator
 from .iam.keys import KeyRing
 from .iam.routes import add_iam_routes
 from .iam.temporary import TemporaryCredentialService
@@ -84,4 +85,9 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
         auth_guard=FailedAuthGuard(store, per_minute=config.limits.auth_failures_per_ip_per_minute,
                                    clock=clock),
         key_cache=DerivedKeyCache(), observability=Observability.from_config(config.logging), clock=clock)
+    services.enterprise_projects = EnterpriseProjectLocator(
+        EnterpriseProjectCache(ttl_s=config.authz.enterprise_project_cache_s,
+                               max_entries=config.authz.enterprise_project_cache_entries, clock=clock),
+        client, services.observability.metrics.enterprise_project_lookups,
+        timeout_s=config.authz.enterprise_project_lookup_timeout_s)
     return services

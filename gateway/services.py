@@ -46,6 +46,7 @@ class Services:
     key_cache: Any                 # signer.DerivedKeyCache (ECDSA/SM2 keys derived from SKs)
     observability: Any             # gateway.observability.access.Observability
     clock: Callable[[], float]
+    enterprise_projects: Any = None   # gateway.enterprise_projects.EnterpriseProjectLocator
 
 
 SERVICES = web.AppKey("services", Services)

@@ -185,7 +185,7 @@ BROKEN: list[tuple[str, Mutation, str]] = [
     ("bad upstream URL", _set("upstream.url", "ftp://ddm"),
      "upstream.url: must be an http:// or https:// URL with a host"),
     ("bad store URL", _set("store.url", "memcached://x"),
-     "store.url: must be a redis://, rediss:// or unix:// URL"),
+     "store.url: must be a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL"),
     ("store URL option the store would ignore", _set("store.url", "redis://127.0.0.1/0?socket_timeout=1"),
      "store.url: unsupported URL parameter(s) socket_timeout (supported: db, password, username)"),
     ("bad on_failure", _set("store.on_failure", "maybe"),

@@ -156,6 +156,9 @@ class AuthConfig:
 @dataclass(frozen=True)
 class AuthzConfig:
     enforce_dependencies: bool = True
+    enterprise_project_cache_s: float = 60.0         # how long a learned instance -> EP is trusted
+    enterprise_project_cache_entries: int = 100_000  # per replica; the oldest go first when full
+    enterprise_project_lookup_timeout_s: float = 5.0  # one show-instance lookup on a cache miss
     report_only_policies: tuple[str, ...] = ()   # custom policies audited (would_deny/would_allow), not enforced
 
 
@@ -173,9 +176,23 @@ class ProjectConfig:
 
 
 @dataclass(frozen=True)
+class EnterpriseProjectConfig:
+    """An enterprise project of a domain; "0" (`default`) exists in every domain implicitly."""
+
+    id: str
+    name: str
+
+
+DEFAULT_ENTERPRISE_PROJECT = EnterpriseProjectConfig("0", "default")
+
+
+@dataclass(frozen=True)
 class GrantConfig:
     policy: str
     projects: tuple[str, ...] | None = None   # names or ids; None: every project of the domain
+    # enterprise-project ids (resolved from names at parse time); set instead of `projects`, the
+    # grant covers only the resources in these enterprise projects, in every project
+    enterprise_projects: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -217,6 +234,7 @@ class DomainConfig:
     groups: tuple[GroupConfig, ...] = ()
     policies: tuple[CustomPolicyConfig, ...] = ()
     users: tuple[UserConfig, ...] = ()
+    enterprise_projects: tuple[EnterpriseProjectConfig, ...] = (DEFAULT_ENTERPRISE_PROJECT,)
 
 
 @dataclass(frozen=True)

@@ -240,8 +240,17 @@ def auth_section(node: Node | None) -> AuthConfig:
 def authz_section(node: Node | None) -> AuthzConfig:
     if node is None:
         return AuthzConfig()
-    config = AuthzConfig(enforce_dependencies=node.boolean("enforce_dependencies", True),
-                         report_only_policies=node.strings("report_only_policies") or ())
+    defaults = AuthzConfig()
+    config = AuthzConfig(
+        enforce_dependencies=node.boolean("enforce_dependencies", True),
+        enterprise_project_cache_s=node.number("enterprise_project_cache_s",
+                                               defaults.enterprise_project_cache_s),
+        enterprise_project_cache_entries=node.integer("enterprise_project_cache_entries",
+                                                      defaults.enterprise_project_cache_entries),
+        enterprise_project_lookup_timeout_s=node.number("enterprise_project_lookup_timeout_s",
+                                                        defaults.enterprise_project_lookup_timeout_s),
+        report_only_policies=node.strings("report_only_policies") or (),
+    )
     node.finish()
     return config
 

@@ -29,12 +29,14 @@ class Observability:
                 sink.close()
 
     def audit_decision(self, request_id: str, principal: Any, action: str, resource: str | None,
-                       allowed: bool, effect: str, deciding: Any, denied_actions: list[str]) -> None:
+                       allowed: bool, effect: str, deciding: Any, denied_actions: list[str],
+                       enterprise_project: str | None = None) -> None:
         self.metrics.decisions.inc(effect)
         if self.audit is None:
             return
         self.audit.write({"time": utc_now_iso(), "request_id": request_id, **principal_fields(principal),
-                          "action": action, "resource": resource, "decision": "allow" if allowed else "deny",
+                          "action": action, "resource": resource, "enterprise_project": enterprise_project,
+                          "decision": "allow" if allowed else "deny",
                           "effect": effect, "denied_actions": denied_actions,
                           "deciding": [{"policy": p, "statement": i} for p, i in deciding]})
 
@@ -73,7 +75,8 @@ def log_access(request: web.Request, response: web.StreamResponse, notes: Reques
             "time": utc_now_iso(), "request_id": notes.request_id,
             "source_ip": notes.source_ip or request.remote, "method": request.method,
             "path": request.path, **principal_fields(notes.principal),
-            "action": action, "decision": notes.decision_effect, "ratelimit": notes.ratelimit_outcome,
+            "action": action, "decision": notes.decision_effect,
+            "enterprise_project": notes.enterprise_project, "ratelimit": notes.ratelimit_outcome,
             "ratelimit_would_reject": notes.ratelimit_would_reject or None,   # report-mode rules
             "upstream_status": notes.upstream_status, "status": response.status,
             "bytes": response.body_length if response.prepared else response.content_length,

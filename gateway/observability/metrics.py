@@ -91,13 +91,17 @@ class GatewayMetrics:
         self.decisions = Counter("ddmgw_policy_decisions_total", "Authorization decisions.", ("effect",))
         self.store_errors = Counter("ddmgw_store_errors_total", "Shared store calls that failed.")
         self.store_degraded = Gauge("ddmgw_store_degraded", "1 while the limiter runs on its fallback.")
+        self.enterprise_project_lookups = Counter(
+            "ddmgw_enterprise_project_lookups_total",
+            "Instance enterprise-project lookups: hit (cache), miss (asked DDM), failure (DDM could not say).",
+            ("result",))
         self.upstream_latency = Histogram("ddmgw_upstream_latency_seconds", "Upstream response time.",
                                           ("action",))
 
     def all(self) -> tuple[Counter | Gauge | Histogram, ...]:
         return (self.requests, self.auth_failures, self.ratelimit_rejections, self.ratelimit_would_reject,
-                self.report_only, self.decisions,
-                self.store_errors, self.store_degraded, self.upstream_latency)
+                self.report_only, self.decisions, self.store_errors, self.store_degraded, self.upstream_latency,
+                self.enterprise_project_lookups)
 
     def render(self) -> str:
         lines: list[str] = []

@@ -19,6 +19,7 @@ class RequestNotes:
     ratelimit_outcome: str | None = None   # allowed | rejected
     ratelimit_would_reject: tuple[str, ...] = ()   # report-mode rules that had no room
     decision_effect: str | None = None     # allow | owner | deny ...
+    enterprise_project: str | list[str] | None = None   # decided in; a filtered list: those shown
     upstream_status: int | None = None
 
 

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MAX_SIGNED_BODY_BYTES = 12 * 1024 * 1024  # APIG's limit for AK/SK-signed bodies
 BUFFERED_RESPONSE_MAX_BYTES = 256 * 1024  # replies up to this size are sent in one write
+FETCHED_BODY_MAX_BYTES = 16 * 1024 * 1024  # a reply to the gateway's own request (`fetch`) is read whole
 RETRYABLE_METHODS: frozenset[str] = frozenset({"GET", "HEAD"})
 KEEPALIVE_S = 30.0  # an idle upstream connection is closed after this long (aiohttp's default too)
 # Upstream error-response headers still meaningful after the body is rewritten.
@@ -97,6 +98,36 @@ class UpstreamClient:
                 response.headers.extend(extra_headers)
                 return response
             return await self._respond(request, upstream, request_id, extra_headers)
+        finally:
+            upstream.release()
+
+    async def fetch(self, raw_path: str, raw_query: str, *, request_id: str, project_id: str | None,
+                    legacy_errors: bool) -> web.Response:
+        """A GET of the gateway's own (an instance's enterprise project, the pages of a list the
+        response stage filters), sent with the gateway's upstream credentials whatever the
+        caller's. The answer is read whole (at most FETCHED_BODY_MAX_BYTES, else 502); errors are
+        normalized as in `forward`; failures to reach DDM are the same 502 / 504."""
+        headers = (("Host", self._host), ("Accept", "application/json"), ("X-Request-Id", request_id))
+        out = await self._auth.apply(OutgoingRequest("GET", self._prefix + raw_path, raw_query, headers,
+                                                     None, project_id))
+        upstream = await self._send(out, None)
+        try:
+            if upstream.status == 401:
+                self._auth.rejected(out)
+            if upstream.status >= 400:
+                return await self._error_response(upstream, request_id, legacy_errors)
+            try:
+                raw = await upstream.read_capped(FETCHED_BODY_MAX_BYTES + 1)
+            except UpstreamTimeout as err:
+                raise GatewayError.of("gateway_timeout") from err
+            except _BROKEN_BODY as err:
+                raise _unavailable(out, err) from err
+            encoding = value_of(upstream.headers, "Content-Encoding")
+            if len(raw) > FETCHED_BODY_MAX_BYTES or (encoding or "identity").lower() != "identity":
+                raise _unavailable(out, ValueError("reply too large or encoded"))
+            headers = response_headers(upstream.headers, request_id=request_id, drop_length=True)
+            return web.Response(status=upstream.status, reason=upstream.reason, body=raw,
+                                headers=CIMultiDict(headers))
         finally:
             upstream.release()
 
