@@ -23,7 +23,7 @@ from .pipeline.ddm import handle_ddm
 from .observability.access import OBSERVABILITY, Observability
 from .pipeline.request_id import with_request_id
 from .pipeline.usage import USAGE_PATH, handle_usage
-from .proxy.client import UpstreamClient
+from .proxy.client import PoolLimits, UpstreamClient
 from .proxy.upstream_auth import NoUpstreamAuth, upstream_auth_from_config
 from .revocation import RevocationCache
 from .services import SERVICES, Runtime, Services
@@ -65,18 +65,26 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
         signing_key_file=config.tokens.signing_key_file, state_dir=config.state_dir,
         verification_key_files=config.tokens.verification_key_files, algorithm=config.tokens.algorithm)
     store_cfg = config.store
+    observability = Observability.from_config(config.logging)
     store = create_store(store_cfg.url if store_cfg else None,
                          on_failure=store_cfg.on_failure if store_cfg else "open",
                          replicas=store_cfg.replicas if store_cfg else 1, clock=clock,
-                         timeout_s=store_cfg.timeout_ms / 1000 if store_cfg else 0.05)
+                         timeout_s=store_cfg.timeout_ms / 1000 if store_cfg else 0.05,
+                         on_error=observability.metrics.store_errors.inc)
     upstream = config.upstream
-    auth = upstream_auth_from_config(upstream.auth) if upstream is not None else NoUpstreamAuth()
+    auth = (upstream_auth_from_config(upstream.auth, trust_env=upstream.trust_env) if upstream is not None
+            else NoUpstreamAuth())
     client = UpstreamClient(
         upstream_url or upstream.url, auth,
         connect_timeout_s=upstream.connect_timeout_s if upstream else 3.0,
         timeout_s=upstream.timeout_s if upstream else 60.0,
         retry_idempotent=upstream.retry_idempotent if upstream else True,
-        max_body_bytes=config.listen.max_body_bytes)
+        max_body_bytes=config.listen.max_body_bytes,
+        limits=PoolLimits(max_connections=upstream.max_connections,
+                          max_connections_per_route=upstream.max_connections_per_route,
+                          max_pending=upstream.max_pending, pool_timeout_s=upstream.pool_timeout_s,
+                          read_timeout_s=upstream.read_timeout_s) if upstream else None,
+        trust_env=upstream.trust_env if upstream else False)
     services = Services(
         runtime=runtime or Runtime.from_config(config),
         tokens=TokenService(keys, ttl_s=config.tokens.ttl_s, clock=clock),
@@ -84,7 +92,7 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
         store=store, revocations=RevocationCache(store), upstream=client,
         auth_guard=FailedAuthGuard(store, per_minute=config.limits.auth_failures_per_ip_per_minute,
                                    clock=clock),
-        key_cache=DerivedKeyCache(), observability=Observability.from_config(config.logging), clock=clock)
+        key_cache=DerivedKeyCache(), observability=observability, clock=clock)
     services.enterprise_projects = EnterpriseProjectLocator(
         EnterpriseProjectCache(ttl_s=config.authz.enterprise_project_cache_s,
                                max_entries=config.authz.enterprise_project_cache_entries, clock=clock),

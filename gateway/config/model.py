@@ -105,6 +105,12 @@ class UpstreamConfig:
     connect_timeout_s: float = 3.0
     timeout_s: float = 60.0
     retry_idempotent: bool = True
+    read_timeout_s: float = 60.0                  # silence allowed while a streamed body is relayed
+    pool_timeout_s: float = 1.0                   # wait for a free connection, then 503
+    max_connections: int = 256
+    max_connections_per_route: int | None = None  # None: three quarters of max_connections
+    max_pending: int = 256                        # requests waiting for a connection; more: 503 at once
+    trust_env: bool = True                        # HTTP(S)_PROXY / NO_PROXY for upstream and IAM
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         response = await services.upstream.forward(
             request, body=body, request_id=request_id, project_id=route.project_id,
-            client_ip=client_ip, legacy_errors=legacy, extra_headers=headers)
+            client_ip=client_ip, legacy_errors=legacy, extra_headers=headers, route=route.operation)
         services.observability.metrics.upstream_latency.observe(time.perf_counter() - started, route.action)
         notes.upstream_status = response.status
         if runtime.grants.uses_enterprise_projects:

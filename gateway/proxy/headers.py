@@ -74,6 +74,18 @@ def _kept(pairs: Headers, dropped: frozenset[str]) -> list[tuple[str, str]]:
     return [pair for pair, name in zip(pairs, lowered) if name not in dropped]
 
 
+def without_reflections(headers: Headers, secrets: tuple[str, ...]) -> tuple[Headers, frozenset[str]]:
+    """`headers` minus the lines whose value contains one of `secrets` (the gateway's own
+    upstream token or signature that DDM, or something in front of it, echoed back), and the
+    lowercased names of the lines dropped (other lines of the same name stay)."""
+    joined = "\n".join([value for _, value in headers])    # one search in the common case: none
+    if not any(secret in joined for secret in secrets):
+        return headers, frozenset()
+    kept = tuple(pair for pair in headers if not any(secret in pair[1] for secret in secrets))
+    dropped = frozenset(name.lower() for name, value in headers if (name, value) not in kept)
+    return kept, dropped
+
+
 def merge_duplicates(headers: Headers) -> Headers:
     """One line per name (values comma-joined, RFC 9110 5.3), first spelling and order kept.
 
