@@ -132,7 +132,7 @@ def limits_section(node: Node | None, references: RuleReferences | None = None) 
 
 
 RULE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
-RESERVED_RULE_NAMES = ("user", "global", "ip")   # the built-in budgets' names in headers and 429s
+RESERVED_RULE_NAMES = ("user", "global", "ip", "api")   # the built-in budgets' names in headers and 429s
 RULE_SCOPES = ("user", "group", "domain", "global")
 MAX_RULES = 32                 # acquire.lua reports would-reject rules as bits of one number
 MAX_RULE_LIMIT = 100_000       # each budget keeps one timestamp per counted request (README)
