@@ -12,14 +12,18 @@ from aiohttp import web
 
 from signer import DerivedKeyCache
 
+from .connections import EDGE_LIMITS, EdgeLimits
 from .enterprise_projects import EnterpriseProjectCache, EnterpriseProjectLocator
 from .iam.keys import KeyRing
 from .iam.routes import add_iam_routes
 from .iam.temporary import TemporaryCredentialService
 from .iam.tokens import TokenService
 from .limits import create_store
+from .iam.password_checker import PasswordChecker
 from .pipeline.auth_guard import FailedAuthGuard
+from .pipeline.body import BodyBudget
 from .pipeline.ddm import handle_ddm
+from .pipeline.expect import expect_within
 from .observability.access import OBSERVABILITY, Observability
 from .pipeline.request_id import with_request_id
 from .pipeline.usage import USAGE_PATH, handle_usage
@@ -35,11 +39,17 @@ def create_app(config: Any, *, upstream_url: str | None = None, clock: Clock = t
                runtime: Runtime | None = None) -> web.Application:
     """The public app. `upstream_url` overrides config.upstream.url (the embedded simulator)."""
     app = web.Application()
+    app[EDGE_LIMITS] = EdgeLimits.from_listen(config.listen)
     add_iam_routes(app, wrap=with_request_id)
     app.router.add_get(USAGE_PATH, with_request_id(handle_usage))
-    app.router.add_route("*", "/{tail:[\\s\\S]*}", with_request_id(handle_ddm))   # any path, newlines too
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", with_request_id(handle_ddm),   # any path, newlines too
+                         expect_handler=expect_within(_max_body_bytes))
     app.cleanup_ctx.append(_services_context(config, upstream_url, clock, runtime))
     return app
+
+
+def _max_body_bytes(request: web.Request) -> int:
+    return int(request.app[SERVICES].runtime.config.listen.max_body_bytes)
 
 
 def _services_context(config: Any, upstream_url: str | None, clock: Clock, runtime: Runtime | None):  # type: ignore[no-untyped-def]
@@ -53,6 +63,7 @@ def _services_context(config: Any, upstream_url: str | None, clock: Clock, runti
             yield
         finally:
             services.observability.close()
+            services.passwords.close()
             await services.revocations.close()
             await services.upstream.close()
             await services.store.close()
@@ -92,7 +103,8 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
         store=store, revocations=RevocationCache(store), upstream=client,
         auth_guard=FailedAuthGuard(store, per_minute=config.limits.auth_failures_per_ip_per_minute,
                                    clock=clock),
-        key_cache=DerivedKeyCache(), observability=observability, clock=clock)
+        key_cache=DerivedKeyCache(), observability=observability, clock=clock,
+        bodies=BodyBudget(config.listen.max_buffered_bytes), passwords=PasswordChecker())
     services.enterprise_projects = EnterpriseProjectLocator(
         EnterpriseProjectCache(ttl_s=config.authz.enterprise_project_cache_s,
                                max_entries=config.authz.enterprise_project_cache_entries, clock=clock),

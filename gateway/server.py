@@ -14,6 +14,7 @@ from aiohttp import web
 
 from .admin import create_admin_app
 from .app import create_app
+from .connections import EdgeRunner
 from .reload import reload_config, watch_file
 from .services import SERVICES
 
@@ -34,8 +35,8 @@ async def start_site(app: web.Application, host: str, port: int, *,
     """Starts `app` on host:port (0 = any free port) and returns the runner and the bound port.
     On cleanup the runner stops accepting, then lets in-flight requests run `shutdown_grace_s`."""
     # handler_cancellation: a client that disconnects cancels its upstream request.
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_grace_s,
-                           handler_cancellation=True)
+    runner = EdgeRunner(app, access_log=None, shutdown_timeout=shutdown_grace_s,
+                        handler_cancellation=True)
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context, reuse_port=reuse_port or None)
     await site.start()

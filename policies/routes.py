@@ -7,6 +7,7 @@ An unknown route yields None (the gateway answers 404 APIGW.0101), never a defau
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -95,6 +96,7 @@ class RouteMatch:
     authenticated: bool
     gateway_choice: bool
     enterprise_project: EnterpriseProjectScope = UNCLASSIFIED
+    bad_parameter: str | None = None  # the first parameter not of its allowed form (parameter_forms)
 
 
 @dataclass
@@ -116,9 +118,11 @@ class RouteCatalog:
     """Immutable after construction (but for a memo of pure results); `match` is safe to call
     concurrently."""
 
-    def __init__(self, rows: list[RouteRow], condition_keys: Mapping[str, str]) -> None:
+    def __init__(self, rows: list[RouteRow], condition_keys: Mapping[str, str],
+                 parameter_forms: "ParameterForms | None" = None) -> None:
         self._rows = tuple(rows)
         self._condition_keys = dict(condition_keys)
+        self._forms = parameter_forms or ParameterForms({}, None)
         self._tries: dict[str, _Node] = {}
         self._memo: dict[tuple[str, tuple[str, ...]], RouteMatch] = {}
         problems = [p for row in self._rows for p in self._insert(row)]
@@ -137,9 +141,10 @@ class RouteCatalog:
         rows = _rows(data, problems)
         if not problems and data.get("enterprise_project_scopes") is not None:
             rows = _classified(rows, data["enterprise_project_scopes"], problems)
+        forms = _parameter_forms(data.get("parameter_forms") if isinstance(data, dict) else None, problems)
         if problems:
             raise PolicyError(problems)
-        return cls(rows, data.get("condition_keys") or {})
+        return cls(rows, data.get("condition_keys") or {}, forms)
 
     def registered_actions(self) -> frozenset[str]:
         """Every action a route names (for validate_document(known_actions=...))."""
@@ -174,7 +179,16 @@ class RouteCatalog:
             return None
         values: list[str] = []
         row = _walk(root, segments, 1, values)
-        return None if row is None else _matched(row, values)
+        if row is None:
+            return None
+        found = _matched(row, values)
+        params = found.params.items()
+        bad = next((name for name, value in params if not self.allows_parameter(name, value)), None)
+        return found if bad is None else replace(found, bad_parameter=bad)
+
+    def allows_parameter(self, name: str, value: str) -> bool:
+        """Whether `value` is of the form routes.yaml `parameter_forms` gives parameter `name`."""
+        return self._forms.allows(name, value)
 
     def resource_urn(self, match: RouteMatch, *, region: str, domain_id: str) -> str | None:
         """ddm:<region>:<domain_id>:<type>:<id> for the resource the route names, else None."""
@@ -228,6 +242,42 @@ def _matched(row: RouteRow, values: list[str]) -> RouteMatch:
         resource_id=params.get(row.resource_param) if row.resource_param else None,
         params=params, dependencies=row.dependencies, authenticated=row.action is not None,
         gateway_choice=row.gateway_choice, enterprise_project=row.enterprise_project)
+
+
+@dataclass(frozen=True)
+class ParameterForms:
+    """Each path parameter's allowed form (a compiled pattern), and the form of unlisted ones."""
+
+    by_parameter: Mapping[str, "re.Pattern[str]"]
+    default: "re.Pattern[str] | None"
+
+    def allows(self, name: str, value: str) -> bool:
+        form = self.by_parameter.get(name, self.default)
+        return form is None or form.fullmatch(value) is not None
+
+
+def _parameter_forms(data: Any, problems: list[str]) -> ParameterForms:
+    if data is None:
+        return ParameterForms({}, None)
+    if not isinstance(data, dict) or not isinstance(data.get("forms"), dict):
+        problems.append("parameter_forms: must be a mapping with a 'forms' mapping")
+        return ParameterForms({}, None)
+    compiled: dict[str, re.Pattern[str]] = {}
+    for name, pattern in data["forms"].items():
+        try:
+            compiled[name] = re.compile(str(pattern))
+        except re.error as err:
+            problems.append(f"parameter_forms.forms.{name}: not a regular expression ({err})")
+
+    def form(path: str, name: Any) -> "re.Pattern[str] | None":
+        if name not in compiled:
+            problems.append(f"{path}: unknown form {name!r}")
+            return None
+        return compiled[name]
+    default = form("parameter_forms.default", data["default"]) if "default" in data else None
+    parameters = {param: found for param, name in (data.get("parameters") or {}).items()
+                  if (found := form(f"parameter_forms.parameters.{param}", name)) is not None}
+    return ParameterForms(MappingProxyType(parameters), default)
 
 
 def _rows(data: Any, problems: list[str]) -> list[RouteRow]:

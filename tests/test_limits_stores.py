@@ -5,12 +5,13 @@ Time is a fake clock; the Redis store passes it to the Lua script in place of th
 """
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import AsyncIterator
 
 import pytest
 
-from gateway.limits import LimitDecision, LimitRule, LimitStore
+from gateway.limits import LimitDecision, LimitRule, LimitStore, MemoryStore
 from tests.test_limits_support import FakeClock, make_store
 
 
@@ -311,3 +312,18 @@ async def test_a_lowered_limit_frees_a_slot_when_enough_hits_have_left(store: Li
     assert refused.rejected_by == "user" and refused.retry_after_s == 40
     clock.advance(40)
     assert (await store.acquire([user(2)])).allowed
+
+
+async def test_a_key_is_claimed_once_per_ttl(store: LimitStore, clock: FakeClock) -> None:
+    """SET NX PX: the replay guard's primitive. Redis keeps the TTL on its own clock, so the
+    expiry half of this test runs on the memory store's injected clock only."""
+    assert await store.claim_once("sig-a", ttl_s=60) is True
+    assert await store.claim_once("sig-a", ttl_s=60) is False
+    assert await store.claim_once("sig-b", ttl_s=60) is True
+    if isinstance(store, MemoryStore):
+        clock.advance(61)
+        assert await store.claim_once("sig-a", ttl_s=60) is True
+    else:   # a 50 ms TTL is certainly over after 300 ms, however loaded the machine
+        assert await store.claim_once("sig-c", ttl_s=0.05) is True
+        await asyncio.sleep(0.3)
+        assert await store.claim_once("sig-c", ttl_s=0.05) is True

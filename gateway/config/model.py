@@ -18,6 +18,7 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 UpstreamAuthMode = Literal["aksk", "token", "passthrough", "none"]
 
 DEFAULT_MAX_BODY_BYTES = 12 * 1024 * 1024
+DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,11 @@ class ListenConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     shutdown_grace_s: float = 30.0   # on SIGTERM, how long in-flight requests may run
     body_timeout_s: float = 60.0     # a buffered (signed) request body must arrive within this
+    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES   # all request bodies held at once
+    header_timeout_s: float = 10.0   # a request's head must arrive within this once it starts
+    keepalive_timeout_s: float = 75.0   # an idle keep-alive connection is closed after this
+    max_connections: int = 1024      # concurrent client connections; more are answered 503
+    public_url: str | None = None    # base URL put in token catalogs (None: the listener's)
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,7 @@ class AuthConfig:
     max_clock_skew_s: int = 900
     lockout_threshold: int = 5
     lockout_s: int = 300
+    replay_window: bool = False      # refuse a non-idempotent signed request's signature seen before
 
 
 @dataclass(frozen=True)

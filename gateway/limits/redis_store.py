@@ -143,6 +143,11 @@ class RedisStore:
         seq, ids = await self._run("revoked_since", self._revocation_keys(), [self._now_arg(), repr(cursor)])
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids], float(seq)
 
+    async def claim_once(self, key: str, *, ttl_s: float) -> bool:
+        """SET NX PX: atomic on the server, expiry on the server's clock."""
+        reply = await self._call(["SET", self._key("once", key), "1", "NX", "PX", max(1, int(ttl_s * 1000))])
+        return reply is not None
+
     async def ping(self) -> bool:
         return await self._call(["PING"]) == b"PONG"
 

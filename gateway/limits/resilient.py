@@ -90,6 +90,10 @@ class ResilientStore:
     async def revoked_since(self, cursor: float) -> tuple[list[str], float]:
         return await self._call(lambda s: s.revoked_since(cursor), may_fall_back=False)
 
+    async def claim_once(self, key: str, *, ttl_s: float) -> bool:
+        """Falls back like the limits: a per-replica memory of claims while Redis is down."""
+        return await self._call(lambda s: s.claim_once(key, ttl_s=ttl_s))
+
     async def ping(self) -> bool:
         """Readiness probe; doubles as the half-open probe so recovery needs no traffic.
         True while degraded under `open` (the replica still serves), False under `closed`."""

@@ -12,9 +12,9 @@ from functools import lru_cache
 
 from ..errors import GatewayError
 from ..limits import LimitDecision, LimitRule, StoreUnavailable
-from ..principal import AUTH_AKSK, Principal
+from ..principal import Principal
 from ..services import Services
-from .authenticate import lock_key_for, unauthorized
+from .authenticate import lock_key_of, unauthorized
 from .notes import RequestNotes
 
 Headers = tuple[tuple[str, str], ...]
@@ -25,7 +25,7 @@ UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"))
 
 async def rate_limit(principal: Principal, action: str, services: Services, notes: RequestNotes) -> Headers:
     rules = services.runtime.rules.for_request(principal, action)
-    lock_key = lock_key_for(principal.access_key) if principal.auth_method == AUTH_AKSK and principal.access_key else None
+    lock_key = lock_key_of(principal)
     try:
         decision = await services.store.acquire(rules, lock_key=lock_key)
     except StoreUnavailable:

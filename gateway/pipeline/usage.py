@@ -13,11 +13,10 @@ from aiohttp import web
 from ..errors import GatewayError
 from ..limits import RuleState, StoreUnavailable
 from ..limits.ruleset import Budget
-from ..principal import AUTH_AKSK
 from ..services import SERVICES
-from .authenticate import authenticate, lock_key_for, unauthorized, wants_body
-from .body import read_limited_body
+from .authenticate import authenticate, lock_key_of, unauthorized
 from .client_ip import source_ip
+from .ddm import meaningless_body, no_body
 from .notes import notes_of
 
 USAGE_PATH = "/ddm-gateway/v1/usage"
@@ -28,14 +27,15 @@ async def handle_usage(request: web.Request) -> web.StreamResponse:
     config = services.runtime.config
     notes = notes_of(request)
     client_ip = notes.source_ip = source_ip(request, config.listen.trusted_proxies)
-    body = (await read_limited_body(request, config.listen.max_body_bytes, timeout_s=config.listen.body_timeout_s)
-            if wants_body(request) else None)
-    principal = notes.principal = await authenticate(request, services, body=body, source_ip=client_ip)
+    if request.body_exists:   # a GET: nothing to read, and nothing is buffered for anyone
+        raise meaningless_body()
+    principal, _ = await authenticate(request, services, source_ip=client_ip, read_body=no_body)
+    notes.principal = principal
     budgets = services.runtime.rules.budgets(principal)
+    lock_key = lock_key_of(principal)
     try:
-        if principal.auth_method == AUTH_AKSK and principal.access_key:
-            if await services.store.lock_remaining(lock_key_for(principal.access_key)) > 0:
-                raise unauthorized("AK access failed to reach the limit,forbidden.")
+        if lock_key is not None and await services.store.lock_remaining(lock_key) > 0:
+            raise unauthorized("AK access failed to reach the limit,forbidden.")
         states = await services.store.peek([budget.rule for budget in budgets])
     except StoreUnavailable:
         raise GatewayError.of("store_unavailable") from None

@@ -23,11 +23,21 @@ SET_BY_PROXY: frozenset[str] = frozenset({
     "host", "content-length", "expect", "x-request-id", "forwarded",
     "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
 })
+# Client-sent claims about the client or the request that no hop of ours vouches for: other
+# proxies' spellings of the source address and scheme, and method overrides (the gateway
+# authorized the request line's method, not the one a header names). Dropped, not refused.
+NOT_FORWARDED: frozenset[str] = frozenset({
+    "x-real-ip", "true-client-ip", "x-client-ip", "x-cluster-client-ip", "cf-connecting-ip",
+    "fastly-client-ip", "x-originating-ip", "x-remote-ip", "x-remote-addr", "x-forwarded",
+    "forwarded-for", "x-forwarded-server", "x-forwarded-port", "x-forwarded-prefix",
+    "x-forwarded-scheme", "x-forwarded-ssl", "x-url-scheme", "x-original-url", "x-rewrite-url",
+    "x-original-host", "x-host", "x-http-method-override", "x-http-method", "x-method-override",
+})
 # Answered by the gateway (the id is the gateway's).
 RESPONSE_SET_BY_PROXY: frozenset[str] = frozenset({"x-request-id"})
 # Precomputed per direction and mode: the hot path only adds a rare `Connection` token list.
-_DROP_WITH_CREDENTIALS = HOP_BY_HOP | SET_BY_PROXY | CLIENT_CREDENTIALS
-_DROP_KEEPING_CREDENTIALS = HOP_BY_HOP | SET_BY_PROXY
+_DROP_WITH_CREDENTIALS = HOP_BY_HOP | SET_BY_PROXY | NOT_FORWARDED | CLIENT_CREDENTIALS
+_DROP_KEEPING_CREDENTIALS = HOP_BY_HOP | SET_BY_PROXY | NOT_FORWARDED
 _DROP_FROM_RESPONSE = HOP_BY_HOP | RESPONSE_SET_BY_PROXY
 _DROP_FROM_BUFFERED_RESPONSE = _DROP_FROM_RESPONSE | {"content-length"}  # the server recomputes it
 
