@@ -1,6 +1,8 @@
 """The access log: one JSON line and the request counters per request (`log_access`)."""
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -8,25 +10,57 @@ from typing import Any
 from aiohttp import web
 
 from ..pipeline.notes import RequestNotes
-from .logs import JsonLines, principal_fields, utc_now_iso
+from .logs import principal_fields, utc_now_iso
 from .metrics import GatewayMetrics
+from .writer import LogWriter, open_target
+
+REOPEN_DEADLINE_S = 5.0   # the admin API's reopen answers within this, done or not
 
 
 @dataclass
 class Observability:
     metrics: GatewayMetrics
-    access: JsonLines | None
-    audit: JsonLines | None
+    access: LogWriter | None
+    audit: LogWriter | None
 
     @classmethod
     def from_config(cls, logging_config: Any) -> "Observability":
-        return cls(GatewayMetrics(), JsonLines.open(logging_config.access_log),
-                   JsonLines.open(logging_config.audit_log))
+        """The access log drops lines when its queue is full (counted); the audit log never does."""
+        metrics = GatewayMetrics()
+        capacity = logging_config.queue_lines
+        access = open_target(logging_config.access_log, sys.stdout, sys.stderr)
+        audit = open_target(logging_config.audit_log, sys.stdout, sys.stderr)
+        return cls(metrics,
+                   LogWriter(access, name="access", capacity=capacity, drop_when_full=True,
+                             full=metrics.access_log_dropped) if access is not None else None,
+                   LogWriter(audit, name="audit", capacity=capacity, drop_when_full=False,
+                             full=metrics.audit_log_sync_writes) if audit is not None else None)
+
+    def logs(self) -> list[LogWriter]:
+        return [sink for sink in (self.access, self.audit) if sink is not None]
 
     def close(self) -> None:
-        for sink in (self.access, self.audit):
-            if sink is not None:
-                sink.close()
+        """Writes every queued line, then closes the files (the app's cleanup: SIGTERM, SIGINT)."""
+        for sink in self.logs():
+            sink.close()
+
+    def request_reopen(self) -> None:
+        """SIGUSR1: reopen every log file behind the lines queued so far (failures are logged)."""
+        for sink in self.logs():
+            sink.reopen()
+
+    async def reopen(self) -> dict[str, str]:
+        """The admin API's reopen: waits (REOPEN_DEADLINE_S) until every log reopened; per log
+        "reopened", the error, or "pending" when its writer is still busy."""
+        loop = asyncio.get_running_loop()
+        waits: dict[str, asyncio.Future[BaseException | None]] = {}
+        for sink in self.logs():
+            done: asyncio.Future[BaseException | None] = loop.create_future()
+            waits[sink.name] = done
+            sink.reopen(lambda err, fut=done: loop.call_soon_threadsafe(_settle, fut, err))
+        await asyncio.wait(list(waits.values()), timeout=REOPEN_DEADLINE_S)
+        return {name: ("pending" if not fut.done() else "reopened" if fut.result() is None else str(fut.result()))
+                for name, fut in waits.items()}
 
     def audit_decision(self, request_id: str, principal: Any, action: str, resource: str | None,
                        allowed: bool, effect: str, deciding: Any, denied_actions: list[str]) -> None:
@@ -37,6 +71,11 @@ class Observability:
                           "action": action, "resource": resource, "decision": "allow" if allowed else "deny",
                           "effect": effect, "denied_actions": denied_actions,
                           "deciding": [{"policy": p, "statement": i} for p, i in deciding]})
+
+
+def _settle(future: "asyncio.Future[BaseException | None]", error: BaseException | None) -> None:
+    if not future.done():
+        future.set_result(error)
 
 
 OBSERVABILITY = web.AppKey("observability", Observability)
