@@ -16,8 +16,11 @@ from typing import Callable, Iterator
 
 import pytest
 
+from gateway.config import ConfigError, parse_config
 from gateway.observability.metrics import Counter
 from gateway.observability.writer import FileTarget, LogWriter, StreamTarget
+
+from .harness import config_data
 
 LINE = {"request_id": "", "path": "/v1/" + "x" * 200}
 
@@ -140,3 +143,15 @@ def test_a_failed_reopen_keeps_writing_to_the_old_file(tmp_path: Path) -> None:
     writer.close()
     assert len(reopened) == 1 and isinstance(reopened[0], OSError)
     assert _ids((moved / "access.log").read_text()) == ["r0", "r1"]
+
+
+def test_logging_queue_lines_is_checked_with_its_path(tmp_path: Path) -> None:
+    data = config_data(state_dir=str(tmp_path))
+    assert parse_config(data).logging.queue_lines == 10_000
+    data["logging"]["queue_lines"] = 250
+    assert parse_config(data).logging.queue_lines == 250
+    for bad in (0, "many", 10**9):
+        data["logging"]["queue_lines"] = bad
+        with pytest.raises(ConfigError) as err:
+            parse_config(data)
+        assert [p for p in err.value.problems if p.startswith("logging.queue_lines: ")], err.value.problems

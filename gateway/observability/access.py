@@ -4,13 +4,13 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from ..pipeline.notes import RequestNotes
-from .logs import principal_fields, utc_now_iso
+from .logs import LineFormat
 from .metrics import GatewayMetrics
 from .writer import LogWriter, open_target
 
@@ -22,6 +22,7 @@ class Observability:
     metrics: GatewayMetrics
     access: LogWriter | None
     audit: LogWriter | None
+    lines: LineFormat = field(default_factory=LineFormat)
 
     @classmethod
     def from_config(cls, logging_config: Any) -> "Observability":
@@ -67,10 +68,8 @@ class Observability:
         self.metrics.decisions.inc(effect)
         if self.audit is None:
             return
-        self.audit.write({"time": utc_now_iso(), "request_id": request_id, **principal_fields(principal),
-                          "action": action, "resource": resource, "decision": "allow" if allowed else "deny",
-                          "effect": effect, "denied_actions": denied_actions,
-                          "deciding": [{"policy": p, "statement": i} for p, i in deciding]})
+        self.audit.write_line(self.lines.audit(request_id, principal, action, resource, allowed, effect,
+                                               denied_actions, deciding))
 
 
 def _settle(future: "asyncio.Future[BaseException | None]", error: BaseException | None) -> None:
@@ -92,11 +91,8 @@ def log_access(request: web.Request, response: web.StreamResponse, notes: Reques
     action = route.action if route is not None else ("iam" if request.path.startswith("/v3") else "-")
     obs.metrics.requests.inc(action, str(response.status))
     if obs.access is not None:
-        obs.access.write({
-            "time": utc_now_iso(), "request_id": notes.request_id,
-            "source_ip": notes.source_ip or request.remote, "method": request.method,
-            "path": request.path, **principal_fields(notes.principal),
-            "action": action, "decision": notes.decision_effect, "ratelimit": notes.ratelimit_outcome,
-            "upstream_status": notes.upstream_status, "status": response.status,
-            "bytes": response.body_length if response.prepared else response.content_length,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3)})
+        obs.access.write_line(obs.lines.access(
+            notes.request_id, notes.source_ip or request.remote, request.method, request.path,
+            notes.principal, action, notes.decision_effect, notes.ratelimit_outcome, notes.upstream_status,
+            response.status, response.body_length if response.prepared else response.content_length,
+            time.perf_counter() - started))
