@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from gateway.observability.metrics import Counter
-from gateway.observability.writer import ENCODER, FileTarget, LogWriter
+from gateway.observability.writer import ENCODER, FileTarget, LogPump
 
 RECORD = {"time": "2026-12-03T18:00:00.000Z", "request_id": "0" * 32, "source_ip": "127.0.0.1",
           "method": "GET", "path": "/v1/0503ddae897000fed2f78c00909158a4/instances",
@@ -88,8 +88,9 @@ def tick_on_loop(path: Path) -> tuple[Callable[[dict[str, object]], None], Calla
 
 
 def tick_thread(path: Path) -> tuple[Callable[[dict[str, object]], None], Callable[[], None]]:
-    writer = LogWriter(FileTarget(path), name="access", drop_when_full=True, full=Counter("dropped", ""))
-    return writer.write, writer.close
+    pump = LogPump()
+    writer = pump.add(FileTarget(path), name="access", drop_when_full=True, full=Counter("dropped", ""))
+    return writer.write, pump.close
 
 
 STRATEGIES: dict[str, Strategy] = {"none": none, "sync": sync, "queue-handler": queue_handler,

@@ -9,16 +9,22 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.config import ConfigError, parse_config
+from gateway.observability.logs import LineFormat
 from gateway.observability.metrics import Counter
-from gateway.observability.writer import FileTarget, LogWriter, StreamTarget
+from gateway.observability.writer import ENCODER, FileTarget, LogPump, StreamTarget
+from gateway.principal import Principal
 
 from .harness import config_data
 
@@ -72,7 +78,8 @@ def pipe() -> Iterator[Pipe]:
 
 def test_lines_of_one_loop_tick_are_written_in_order_and_close_writes_the_rest(tmp_path: Path) -> None:
     path = tmp_path / "access.log"
-    writer = LogWriter(FileTarget(path), name="access", drop_when_full=True, full=Counter("d", ""))
+    pump = LogPump()
+    writer = pump.add(FileTarget(path), name="access", drop_when_full=True, full=Counter("d", ""))
 
     async def traffic() -> None:
         for chunk in range(5):
@@ -80,18 +87,19 @@ def test_lines_of_one_loop_tick_are_written_in_order_and_close_writes_the_rest(t
                 writer.write(record)
             await asyncio.sleep(0)                 # end of a loop tick: the batch is handed over
     asyncio.run(traffic())
-    writer.close()
+    pump.close()
     assert _ids(path.read_text()) == [f"r{i}" for i in range(500)]
 
 
 def test_a_stalled_access_log_drops_and_counts_lines_and_never_blocks(pipe: Pipe) -> None:
     dropped = Counter("ddmgw_access_log_dropped_total", "")
-    writer = LogWriter(pipe.target, name="access", capacity=10, drop_when_full=True, full=dropped)
+    pump = LogPump()
+    writer = pump.add(pipe.target, name="access", capacity=10, drop_when_full=True, full=dropped)
     for record in _records(2000):                  # ~450 KB into an unread 64 KiB pipe: returns
         writer.write(record)
     assert dropped.values[()] > 0
     pipe.drain()
-    writer.close()
+    pump.close()
     written = _ids(pipe.close())
     assert len(written) + dropped.values[()] == 2000
     assert written == sorted(written, key=lambda rid: int(rid[1:]))      # in order, no duplicate
@@ -101,20 +109,42 @@ def test_a_stalled_audit_log_drops_nothing_the_loop_writes_it_itself(pipe: Pipe)
     """With its queue full an audit record waits for the disk (here: the reader) instead of being
     dropped; the producer runs on its own thread, since it must block until the pipe is read."""
     sync_writes = Counter("ddmgw_audit_log_sync_writes_total", "")
-    writer = LogWriter(pipe.target, name="audit", capacity=10, drop_when_full=False, full=sync_writes)
+    pump = LogPump()
+    writer = pump.add(pipe.target, name="audit", capacity=10, drop_when_full=False, full=sync_writes)
     producer = threading.Thread(target=lambda: [writer.write(r) for r in _records(2000)])
     producer.start()
     _wait(lambda: sync_writes.values.get((), 0) > 0, "the full audit queue should make the producer write")
     assert producer.is_alive(), "the producer must be waiting for the pipe, not dropping records"
     pipe.drain()
     producer.join(timeout=30)
-    writer.close()
+    pump.close()
     assert _ids(pipe.close()) == [f"r{i}" for i in range(2000)]
+
+
+def test_a_stalled_access_log_does_not_hold_up_the_audit_log(pipe: Pipe, tmp_path: Path) -> None:
+    """Both logs share one writer thread; while it waits on the unread access pipe, the audit
+    records beyond the audit queue's bound are written by the caller, in order."""
+    pump = LogPump()
+    access = pump.add(pipe.target, name="access", capacity=10, drop_when_full=True, full=Counter("d", ""))
+    sync_writes = Counter("s", "")
+    audit = pump.add(FileTarget(tmp_path / "audit.log"), name="audit", capacity=10, drop_when_full=False,
+                     full=sync_writes)
+    for record in _records(2000):
+        access.write(record)
+        audit.write(record)
+    written = _ids((tmp_path / "audit.log").read_text())
+    assert len(written) >= 2000 - 10 and written == [f"r{i}" for i in range(len(written))]
+    assert sync_writes.values[()] > 0
+    pipe.drain()
+    pump.close()
+    assert _ids((tmp_path / "audit.log").read_text()) == [f"r{i}" for i in range(2000)]
+    assert pipe.close()
 
 
 def test_reopen_after_a_rename_puts_older_lines_in_the_old_file_and_newer_in_the_new(tmp_path: Path) -> None:
     path = tmp_path / "audit.log"
-    writer = LogWriter(FileTarget(path), name="audit", drop_when_full=False, full=Counter("s", ""))
+    pump = LogPump()
+    writer = pump.add(FileTarget(path), name="audit", drop_when_full=False, full=Counter("s", ""))
     reopened: list[BaseException | None] = []
     for record in _records(300):
         writer.write(record)
@@ -122,7 +152,7 @@ def test_reopen_after_a_rename_puts_older_lines_in_the_old_file_and_newer_in_the
     writer.reopen(reopened.append)
     for record in _records(300, 300):
         writer.write(record)
-    writer.close()
+    pump.close()
     assert reopened == [None]
     assert _ids((tmp_path / "audit.log.1").read_text()) == [f"r{i}" for i in range(300)]
     assert _ids(path.read_text()) == [f"r{i}" for i in range(300, 600)]
@@ -132,7 +162,8 @@ def test_reopen_after_a_rename_puts_older_lines_in_the_old_file_and_newer_in_the
 def test_a_failed_reopen_keeps_writing_to_the_old_file(tmp_path: Path) -> None:
     directory = tmp_path / "logs"
     path = directory / "access.log"
-    writer = LogWriter(FileTarget(path), name="access", drop_when_full=True, full=Counter("d", ""))
+    pump = LogPump()
+    writer = pump.add(FileTarget(path), name="access", drop_when_full=True, full=Counter("d", ""))
     writer.write(_records(1)[0])
     moved = tmp_path / "moved"
     directory.rename(moved)
@@ -140,7 +171,7 @@ def test_a_failed_reopen_keeps_writing_to_the_old_file(tmp_path: Path) -> None:
     reopened: list[BaseException | None] = []
     writer.reopen(reopened.append)
     writer.write(_records(1, 1)[0])
-    writer.close()
+    pump.close()
     assert len(reopened) == 1 and isinstance(reopened[0], OSError)
     assert _ids((moved / "access.log").read_text()) == ["r0", "r1"]
 
@@ -155,3 +186,73 @@ def test_logging_queue_lines_is_checked_with_its_path(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as err:
             parse_config(data)
         assert [p for p in err.value.problems if p.startswith("logging.queue_lines: ")], err.value.problems
+
+
+# ---- the line formats: what the fast templates write is what the general encoder would --------
+
+TEXT = st.text(max_size=40)
+OPTIONAL = st.none() | TEXT
+
+
+@st.composite
+def principals(draw: st.DrawFn) -> Principal | None:
+    if draw(st.booleans()):
+        return None
+    return Principal(domain_id="d" * 32, domain_name=draw(TEXT), user_id=draw(TEXT), user_name=draw(TEXT),
+                     groups=(), domain_owner=False, auth_method=draw(TEXT), source_ip="127.0.0.1",
+                     project_id=draw(OPTIONAL), access_key=draw(OPTIONAL))
+
+
+def _principal_dict(principal: Principal | None) -> dict[str, object]:
+    if principal is None:
+        return {}
+    return {"user_id": principal.user_id, "user_name": principal.user_name, "domain": principal.domain_name,
+            "auth_method": principal.auth_method, "access_key": principal.access_key,
+            "project_id": principal.project_id}
+
+
+def _one_ascii_line(line: str) -> dict[str, object]:
+    assert line.isascii() and len(line.splitlines()) == 1 and "\n" not in line
+    parsed: dict[str, object] = json.loads(line)
+    return parsed
+
+
+@settings(max_examples=100, deadline=None)
+@given(request_id=TEXT, source_ip=OPTIONAL, method=TEXT, path=TEXT, principal=principals(), action=TEXT,
+       decision=OPTIONAL, ratelimit=OPTIONAL, upstream=st.none() | st.integers(100, 599),
+       status=st.integers(100, 599), size=st.none() | st.integers(0, 2**40), micros=st.integers(0, 10**9))
+def test_the_access_line_is_the_record_as_json(request_id: str, source_ip: str | None, method: str, path: str,
+                                               principal: Principal | None, action: str, decision: str | None,
+                                               ratelimit: str | None, upstream: int | None, status: int,
+                                               size: int | None, micros: int) -> None:
+    line = LineFormat().access(request_id, source_ip, method, path, principal, action, decision, ratelimit,
+                               upstream, status, size, (micros + 0.5) / 1e6)
+    record = _one_ascii_line(line)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", str(record.pop("time")))
+    assert record.pop("latency_ms") == micros / 1000
+    assert list(record.items()) == list({
+        "request_id": request_id, "source_ip": source_ip, "method": method, "path": path,
+        **_principal_dict(principal), "action": action, "decision": decision, "ratelimit": ratelimit,
+        "upstream_status": upstream, "status": status, "bytes": size}.items())
+
+
+@settings(max_examples=100, deadline=None)
+@given(request_id=TEXT, principal=principals(), action=TEXT, resource=OPTIONAL, allowed=st.booleans(),
+       effect=TEXT, denied=st.lists(TEXT, max_size=3),
+       deciding=st.lists(st.tuples(TEXT, st.integers(0, 99)), max_size=3))
+def test_the_audit_line_is_the_record_as_json(request_id: str, principal: Principal | None, action: str,
+                                              resource: str | None, allowed: bool, effect: str, denied: list[str],
+                                              deciding: list[tuple[str, int]]) -> None:
+    line = LineFormat().audit(request_id, principal, action, resource, allowed, effect, denied, deciding)
+    record = _one_ascii_line(line)
+    assert line == ENCODER.encode({      # exactly what the general encoder writes
+        "time": record["time"], "request_id": request_id, **_principal_dict(principal), "action": action,
+        "resource": resource, "decision": "allow" if allowed else "deny", "effect": effect,
+        "denied_actions": denied, "deciding": [{"policy": p, "statement": i} for p, i in deciding]})
+
+
+@given(st.integers(0, 4_102_444_800_000))        # milliseconds, up to 2100
+def test_the_timestamp_is_utc_with_milliseconds(millis: int) -> None:
+    lines = LineFormat()
+    expected = datetime.fromtimestamp(millis // 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    assert lines.now_iso((millis + 0.1) / 1000) == f"{expected}.{millis % 1000:03d}Z"

@@ -12,7 +12,7 @@ import yaml
 
 from gateway.admin import create_admin_app
 from gateway.observability.metrics import GatewayMetrics
-from gateway.observability.writer import LogWriter, StreamTarget
+from gateway.observability.writer import LogPump, StreamTarget
 from gateway.reload import reload_config, watch_file
 from gateway.services import SERVICES
 
@@ -113,10 +113,11 @@ def test_a_log_record_is_exactly_one_ascii_line_whatever_the_client_sent() -> No
     """Paths are client-chosen: line separators other than LF must not split a record for any
     reader (str.splitlines splits on U+2028, U+0085, form feed...), nor reach a terminal raw."""
     stream = io.StringIO()
-    writer = LogWriter(StreamTarget(stream), name="access", drop_when_full=True,
-                       full=GatewayMetrics().access_log_dropped)
+    pump = LogPump()
+    writer = pump.add(StreamTarget(stream), name="access", drop_when_full=True,
+                      full=GatewayMetrics().access_log_dropped)
     writer.write({"path": "/v1/a\u2028b\x85c\x0cd\ne\u00e9", "status": 404})
-    writer.close()
+    pump.close()
     text = stream.getvalue()
     assert text.isascii() and text.count("\n") == 1 and len(text.splitlines()) == 1
     assert json.loads(text)["path"] == "/v1/a\u2028b\x85c\x0cd\ne\u00e9"

@@ -12,7 +12,7 @@ from aiohttp import web
 from ..pipeline.notes import RequestNotes
 from .logs import LineFormat
 from .metrics import GatewayMetrics
-from .writer import LogWriter, open_target
+from .writer import LogPump, LogWriter, open_target
 
 REOPEN_DEADLINE_S = 5.0   # the admin API's reopen answers within this, done or not
 
@@ -22,28 +22,29 @@ class Observability:
     metrics: GatewayMetrics
     access: LogWriter | None
     audit: LogWriter | None
+    pump: LogPump = field(default_factory=LogPump)     # writes both logs on one thread
     lines: LineFormat = field(default_factory=LineFormat)
 
     @classmethod
     def from_config(cls, logging_config: Any) -> "Observability":
         """The access log drops lines when its queue is full (counted); the audit log never does."""
-        metrics = GatewayMetrics()
+        metrics, pump = GatewayMetrics(), LogPump()
         capacity = logging_config.queue_lines
         access = open_target(logging_config.access_log, sys.stdout, sys.stderr)
         audit = open_target(logging_config.audit_log, sys.stdout, sys.stderr)
         return cls(metrics,
-                   LogWriter(access, name="access", capacity=capacity, drop_when_full=True,
-                             full=metrics.access_log_dropped) if access is not None else None,
-                   LogWriter(audit, name="audit", capacity=capacity, drop_when_full=False,
-                             full=metrics.audit_log_sync_writes) if audit is not None else None)
+                   pump.add(access, name="access", capacity=capacity, drop_when_full=True,
+                            full=metrics.access_log_dropped) if access is not None else None,
+                   pump.add(audit, name="audit", capacity=capacity, drop_when_full=False,
+                            full=metrics.audit_log_sync_writes) if audit is not None else None,
+                   pump)
 
     def logs(self) -> list[LogWriter]:
-        return [sink for sink in (self.access, self.audit) if sink is not None]
+        return self.pump.logs
 
     def close(self) -> None:
         """Writes every queued line, then closes the files (the app's cleanup: SIGTERM, SIGINT)."""
-        for sink in self.logs():
-            sink.close()
+        self.pump.close()
 
     def request_reopen(self) -> None:
         """SIGUSR1: reopen every log file behind the lines queued so far (failures are logged)."""

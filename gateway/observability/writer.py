@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Protocol
 
@@ -103,28 +103,31 @@ class FullCounter(Protocol):
 class _Reopen:
     """A reopen request queued behind the lines before it; `done(error)` runs on the writer thread."""
 
-    done: Callable[[BaseException | None], None] = field(default=lambda _err: None)
+    done: Callable[[BaseException | None], None]
+
+
+def _ignore(_error: BaseException | None) -> None:
+    return None
 
 
 class LogWriter:
-    """One log: lines gathered per loop tick, written by its own thread (see the module doc)."""
+    """One log: its target, its bound and counter, its queue; written by its pump's thread.
 
-    def __init__(self, target: Target, *, name: str, capacity: int = DEFAULT_CAPACITY,
+    Each log has its own queue and I/O lock, so a stalled access log (a full stdout pipe) holds
+    up only itself: the audit log's records are then written by the loop once its queue is full."""
+
+    def __init__(self, pump: "LogPump", target: Target, *, name: str, capacity: int,
                  drop_when_full: bool, full: FullCounter) -> None:
         self.name = name
-        self._target = target
+        self.target = target
+        self._pump = pump
         self._capacity = capacity
         self._drop_when_full = drop_when_full
         self._full = full
-        self._pending: list[str] = []             # this tick's lines (loop thread only)
-        self._scheduled = False
-        self._items: list[tuple[str, int] | _Reopen] = []   # handed over, not yet written
-        self._queued = 0                          # lines in _items
-        self._cond = threading.Condition()        # guards _items, _queued, _closing
+        self.pending: list[str] = []              # this tick's lines (loop thread only)
+        self.items: list[tuple[str, int] | _Reopen] = []   # handed over, not yet written (pump.cond)
+        self.queued = 0                           # lines in items (pump.cond)
         self._io = threading.Lock()               # held while writing: keeps batches in order
-        self._closing = False
-        self._thread = threading.Thread(target=self._run, name=f"ddmgw-log-{name}", daemon=True)
-        self._thread.start()
 
     # ---- the event loop's side -------------------------------------------------------------
 
@@ -134,64 +137,27 @@ class LogWriter:
 
     def write_line(self, line: str) -> None:
         """Queues one line (without its newline); never blocks unless the audit queue is full."""
-        if self._closing:
+        pump = self._pump
+        if pump.closing:
             self._after_close()
             return
-        if self._queued + len(self._pending) >= self._capacity:
+        if self.queued + len(self.pending) >= self._capacity:
             if self._drop_when_full:
                 self._full.inc()
                 return
-            self._pending.append(line)
+            self.pending.append(line)
             self._full.inc()
-            self.flush_now()
+            pump.hand_off()
+            self.drain()
             return
-        self._pending.append(line)
-        if not self._scheduled:
-            self._scheduled = True
-            try:
-                asyncio.get_running_loop().call_soon(self._hand_off)
-            except RuntimeError:      # no loop (a CLI or a test): hand over at once
-                self._hand_off()
+        self.pending.append(line)
+        if not pump.scheduled:
+            pump.schedule()
 
-    def reopen(self, done: Callable[[BaseException | None], None] | None = None) -> None:
-        """Reopens the target after every line written so far (the writer thread does the open)."""
-        self._hand_off()
-        self._put(_Reopen(done) if done is not None else _Reopen())
-
-    def flush_now(self) -> None:
-        """Writes everything queued on the calling thread (waiting for a write in progress)."""
-        self._hand_off()
-        self._drain()
-
-    def close(self) -> None:
-        """Hands over the last lines and waits until the thread has written them, then closes."""
-        if self._closing:
-            return
-        self._hand_off()
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
-        self._thread.join(FLUSH_DEADLINE_S)
-        if self._thread.is_alive():
-            log.error("%s log: %d lines not written after %.0f s; giving up", self.name, self._queued,
-                      FLUSH_DEADLINE_S)
-            return
-        self._target.close()
-
-    def _hand_off(self) -> None:
-        self._scheduled = False
-        if not self._pending:
-            return
-        lines, self._pending = self._pending, []
-        lines.append("")
-        self._put(("\n".join(lines), len(lines) - 1))
-
-    def _put(self, item: tuple[str, int] | _Reopen) -> None:
-        with self._cond:
-            self._items.append(item)
-            if isinstance(item, tuple):
-                self._queued += item[1]
-            self._cond.notify()
+    def reopen(self, done: Callable[[BaseException | None], None] = _ignore) -> None:
+        """Reopens the target after every line queued so far (the writer thread does the open)."""
+        self._pump.hand_off()
+        self._pump.put(self, _Reopen(done))
 
     def _after_close(self) -> None:
         """No request runs after the app's cleanup closed its logs; if one did, say so."""
@@ -200,53 +166,40 @@ class LogWriter:
         else:
             log.error("%s log: a record arrived after the log was closed", self.name)
 
-    # ---- the writer thread's side ----------------------------------------------------------
+    # ---- the writer thread's side (and the loop's, when the audit queue is full) -------------
 
-    def _run(self) -> None:
-        """Waits for a hand-off, writes, then lingers LINGER_S so that the hand-offs of the next
-        loop ticks share one write and one wake-up (a busy gateway hands over every tick)."""
-        while True:
-            with self._cond:
-                while not self._items and not self._closing:
-                    self._cond.wait()
-                if not self._items:
-                    return
-            self._drain()
-            if not self._closing:
-                time.sleep(LINGER_S)
-
-    def _drain(self) -> None:
-        """Writes every handed-over item in order; runs on the writer thread (or, when the audit
-        queue is full, on the loop): `_io` keeps two drains from reordering batches."""
+    def drain(self) -> None:
+        """Writes every handed-over item in order: one write per run of lines, reopens between."""
         with self._io:
-            with self._cond:
-                items, self._items = self._items, []
-            batch: list[tuple[str, int]] = []
+            with self._pump.cond:
+                items, self.items = self.items, []
+            texts: list[str] = []
+            count = 0
             for item in items:
-                if isinstance(item, tuple):
-                    batch.append(item)
-                    continue
-                self._write(batch)
-                batch = []
-                self._reopen(item)
-            self._write(batch)
+                if isinstance(item, _Reopen):
+                    self._write(texts, count)
+                    texts, count = [], 0
+                    self._reopen(item)
+                else:
+                    texts.append(item[0])
+                    count += item[1]
+            self._write(texts, count)
 
-    def _write(self, batch: list[tuple[str, int]]) -> None:
-        """One write for all the hand-offs in `batch`; a failed write is reported, not retried."""
-        if not batch:
+    def _write(self, texts: list[str], count: int) -> None:
+        """A failed write is reported with its line count, not retried."""
+        if not texts:
             return
-        count = sum(lines for _text, lines in batch)
         try:
-            self._target.write("".join(text for text, _lines in batch))
+            self.target.write("".join(texts))
         except (OSError, ValueError) as err:
             log.error("%s log: %d lines lost: %s", self.name, count, err)
-        with self._cond:
-            self._queued -= count
+        with self._pump.cond:
+            self.queued -= count
 
     def _reopen(self, request: _Reopen) -> None:
         error: OSError | None = None
         try:
-            self._target.reopen()
+            self.target.reopen()
         except OSError as err:
             error = err
             log.error("%s log: reopen failed, still writing to the old file: %s", self.name, err)
@@ -254,6 +207,88 @@ class LogWriter:
             request.done(error)
         except Exception:   # e.g. the loop that asked has closed: the writer thread must live on
             log.exception("%s log: reporting a reopen failed", self.name)
+
+
+class LogPump:
+    """The writer thread of a process's logs: one for the access and the audit log, so one
+    hand-off and one wake-up per loop tick serve both."""
+
+    def __init__(self) -> None:
+        self.logs: list[LogWriter] = []
+        self.scheduled = False                    # a hand-off is due at the end of this tick
+        self.closing = False
+        self.cond = threading.Condition()         # guards every log's items and queued, _ready, closing
+        self._ready = False                       # something was handed over since the last drain
+        self._thread = threading.Thread(target=self._run, name="ddmgw-logs", daemon=True)
+        self._thread.start()
+
+    def add(self, target: Target, *, name: str, capacity: int = DEFAULT_CAPACITY, drop_when_full: bool,
+            full: FullCounter) -> LogWriter:
+        writer = LogWriter(self, target, name=name, capacity=capacity, drop_when_full=drop_when_full,
+                           full=full)
+        self.logs.append(writer)
+        return writer
+
+    def schedule(self) -> None:
+        self.scheduled = True
+        try:
+            asyncio.get_running_loop().call_soon(self.hand_off)
+        except RuntimeError:      # no loop (a CLI or a test): hand over at once
+            self.hand_off()
+
+    def hand_off(self) -> None:
+        """The end of a loop tick: each log's lines of the tick, joined, go to the thread."""
+        self.scheduled = False
+        batches = []
+        for writer in self.logs:
+            if writer.pending:
+                lines, writer.pending = writer.pending, []
+                lines.append("")
+                batches.append((writer, "\n".join(lines), len(lines) - 1))
+        if batches:
+            with self.cond:
+                for writer, text, count in batches:
+                    writer.items.append((text, count))
+                    writer.queued += count
+                self._ready = True
+                self.cond.notify()
+
+    def put(self, writer: LogWriter, item: _Reopen) -> None:
+        with self.cond:
+            writer.items.append(item)
+            self._ready = True
+            self.cond.notify()
+
+    def close(self) -> None:
+        """Hands over the last lines and waits until the thread has written them, then closes."""
+        if self.closing:
+            return
+        self.hand_off()
+        with self.cond:
+            self.closing = True
+            self.cond.notify()
+        self._thread.join(FLUSH_DEADLINE_S)
+        if self._thread.is_alive():
+            log.error("logs: %d lines not written after %.0f s; giving up",
+                      sum(w.queued for w in self.logs), FLUSH_DEADLINE_S)
+            return
+        for writer in self.logs:
+            writer.target.close()
+
+    def _run(self) -> None:
+        """Waits for a hand-off, writes, then lingers LINGER_S so that the hand-offs of the next
+        loop ticks share one write and one wake-up (a busy gateway hands over every tick)."""
+        while True:
+            with self.cond:
+                while not self._ready and not self.closing:
+                    self.cond.wait()
+                if not self._ready:
+                    return
+                self._ready = False
+            for writer in self.logs:
+                writer.drain()
+            if not self.closing:
+                time.sleep(LINGER_S)
 
 
 def open_target(target: str | Path | bool | None, stdout: IO[str], stderr: IO[str]) -> Target | None:
