@@ -22,6 +22,7 @@ from .harness import ALICE_AK, ALICE_SK, CAROL_AK, CAROL_SK, PROJECT_ID
 from .stack import Reply, http
 from .test_logs_support import read_records
 from .test_ops_process_support import Proc, base_config, gateway, sim, write_config
+from .test_ops_process_workers import _spawned_workers
 
 LIST = f"/v1/{PROJECT_ID}/instances"
 DELETE = f"/v1/{PROJECT_ID}/instances/0123456789abcdef0123456789abcdefin09"
@@ -182,3 +183,46 @@ def test_rotation_by_rename_then_sigusr1_or_the_admin_reopen_loses_nothing(tmp_p
     for suffix, replies in ((".log.1", first), (".log.2", second), (".log", third)):
         assert _logged(access.with_suffix(suffix)) == _ids(replies, (200, 403, 401)), suffix
         assert _logged(audit.with_suffix(suffix)) == _ids(replies, (200, 403)), suffix
+
+
+def _open_logs(pid: int) -> set[str]:
+    """The log files a process holds open, by the path each descriptor now has (a renamed file
+    shows its new name)."""
+    paths = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if ".log" in target:
+            paths.add(Path(target).name)
+    return paths
+
+
+def _wait_for_open_logs(pids: list[int], names: set[str]) -> None:
+    deadline = time.monotonic() + 20
+    while not all(_open_logs(pid) == names for pid in pids):
+        assert time.monotonic() < deadline, [_open_logs(pid) for pid in pids]
+        time.sleep(0.02)
+
+
+def test_sigusr1_to_the_parent_reopens_the_logs_of_every_worker(tmp_path: Path, redis_url: str) -> None:
+    with sim(tmp_path) as upstream:
+        data = yaml.safe_load(_config(tmp_path, upstream).read_text())
+        data["store"] = {"url": redis_url, "on_failure": "open"}
+        with gateway(tmp_path, write_config(tmp_path, data), "--workers", "2") as gw:
+            workers = _spawned_workers(gw.process.pid)
+            assert len(workers) == 2
+            _wait_for_open_logs(workers, {"access.log", "audit.log"})    # both workers started
+            first = _traffic(gw, clients=2, per_client=15)
+            for name in ("access.log", "audit.log"):
+                (tmp_path / name).rename(tmp_path / f"{name}.1")
+            assert [_open_logs(pid) for pid in workers] == [{"access.log.1", "audit.log.1"}] * 2
+            gw.signal(signal.SIGUSR1)
+            _wait_for_open_logs(workers, {"access.log", "audit.log"})
+            second = _traffic(gw, clients=2, per_client=15)
+            _stop(gw)
+    assert _logged(tmp_path / "access.log.1") == _ids(first, (200, 403, 401))
+    assert _logged(tmp_path / "audit.log.1") == _ids(first, (200, 403))
+    assert _logged(tmp_path / "access.log") == _ids(second, (200, 403, 401))
+    assert _logged(tmp_path / "audit.log") == _ids(second, (200, 403))
