@@ -55,6 +55,8 @@ class LineFormat:
         self._second = -1
         self._second_text = ""
         self._principals: dict[Any, str] = {}
+        self._last: Any = None
+        self._last_text = ""
 
     def now_iso(self, now: float) -> str:
         """`2026-12-03T18:00:00.123Z` (UTC, milliseconds)."""
@@ -65,19 +67,24 @@ class LineFormat:
         return self._second_text + _MILLIS[millis - second * 1000]
 
     def principal(self, principal: Any) -> str:
+        """The fragment of `principal`: the last one's by identity (a request's audit and access
+        lines share their Principal object), else from the cache by value."""
         if principal is None:
             return ""
+        if principal is self._last:
+            return self._last_text
         text = self._principals.get(principal)
         if text is None:
             if len(self._principals) >= PRINCIPALS_CACHED:
                 self._principals.clear()
             text = self._principals[principal] = principal_json(principal)
+        self._last, self._last_text = principal, text
         return text
 
     def access(self, request_id: str, source_ip: str | None, method: str, path: str, principal: Any,
                action: str, decision: str | None, ratelimit: str | None, upstream_status: int | None,
                status: int, size: int | None, latency_s: float) -> str:
-        who = "" if principal is None else self._principals.get(principal) or self.principal(principal)
+        who = self._last_text if principal is self._last else self.principal(principal)
         micros = int(latency_s * 1_000_000)
         return (f'{{"time":"{self.now_iso(time.time())}","request_id":{quote(request_id)},'
                 f'"source_ip":{"null" if source_ip is None else quote(source_ip)},"method":{quote(method)},'
@@ -90,7 +97,7 @@ class LineFormat:
 
     def audit(self, request_id: str, principal: Any, action: str, resource: str | None, allowed: bool,
               effect: str, denied_actions: Iterable[str], deciding: Iterable[tuple[str, int]]) -> str:
-        who = "" if principal is None else self._principals.get(principal) or self.principal(principal)
+        who = self._last_text if principal is self._last else self.principal(principal)
         denied = ",".join(map(quote, denied_actions))
         statements = ",".join([f'{{"policy":{quote(policy)},"statement":{index}}}'
                                for policy, index in deciding])

@@ -22,11 +22,13 @@ hands over the last tick's lines and waits for the thread to write everything (F
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Protocol
@@ -63,9 +65,10 @@ class FileTarget:
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
 
     def write(self, text: str) -> None:
-        data = memoryview(text.encode("utf-8"))
-        while data:
-            data = data[os.write(self.fd, data):]
+        data = text.encode("utf-8")
+        done = os.write(self.fd, data)
+        while done < len(data):          # a regular file takes it all; a pipe may not
+            done += os.write(self.fd, data[done:])
 
     def reopen(self) -> None:
         """Opens the path anew (logrotate renamed the old file); the old descriptor is closed once
@@ -114,7 +117,9 @@ class LogWriter:
     """One log: its target, its bound and counter, its queue; written by its pump's thread.
 
     Each log has its own queue and I/O lock, so a stalled access log (a full stdout pipe) holds
-    up only itself: the audit log's records are then written by the loop once its queue is full."""
+    up only itself: the audit log's records are then written by the loop once its queue is full.
+    The queue is a deque (appends and pops are atomic) with two counters, each written by one
+    side only: `handed` by the loop, `written` under the I/O lock. No lock on the loop's path."""
 
     def __init__(self, pump: "LogPump", target: Target, *, name: str, capacity: int,
                  drop_when_full: bool, full: FullCounter) -> None:
@@ -125,9 +130,14 @@ class LogWriter:
         self._drop_when_full = drop_when_full
         self._full = full
         self.pending: list[str] = []              # this tick's lines (loop thread only)
-        self.items: list[tuple[str, int] | _Reopen] = []   # handed over, not yet written (pump.cond)
-        self.queued = 0                           # lines in items (pump.cond)
+        self.items: deque[tuple[str, int] | _Reopen] = deque()   # handed over, not yet written
+        self.handed = 0                           # lines ever handed over (the loop's side)
+        self.written = 0                          # lines ever taken from items (under _io)
         self._io = threading.Lock()               # held while writing: keeps batches in order
+
+    @property
+    def queued(self) -> int:
+        return self.handed - self.written
 
     # ---- the event loop's side -------------------------------------------------------------
 
@@ -141,7 +151,7 @@ class LogWriter:
         if pump.closing:
             self._after_close()
             return
-        if self.queued + len(self.pending) >= self._capacity:
+        if self.handed - self.written + len(self.pending) >= self._capacity:
             if self._drop_when_full:
                 self._full.inc()
                 return
@@ -157,7 +167,8 @@ class LogWriter:
     def reopen(self, done: Callable[[BaseException | None], None] = _ignore) -> None:
         """Reopens the target after every line queued so far (the writer thread does the open)."""
         self._pump.hand_off()
-        self._pump.put(self, _Reopen(done))
+        self.items.append(_Reopen(done))
+        self._pump.wake()
 
     def _after_close(self) -> None:
         """No request runs after the app's cleanup closed its logs; if one did, say so."""
@@ -171,11 +182,11 @@ class LogWriter:
     def drain(self) -> None:
         """Writes every handed-over item in order: one write per run of lines, reopens between."""
         with self._io:
-            with self._pump.cond:
-                items, self.items = self.items, []
+            items = self.items
             texts: list[str] = []
             count = 0
-            for item in items:
+            while items:
+                item = items.popleft()
                 if isinstance(item, _Reopen):
                     self._write(texts, count)
                     texts, count = [], 0
@@ -193,8 +204,7 @@ class LogWriter:
             self.target.write("".join(texts))
         except (OSError, ValueError) as err:
             log.error("%s log: %d lines lost: %s", self.name, count, err)
-        with self._pump.cond:
-            self.queued -= count
+        self.written += count
 
     def _reopen(self, request: _Reopen) -> None:
         error: OSError | None = None
@@ -211,14 +221,15 @@ class LogWriter:
 
 class LogPump:
     """The writer thread of a process's logs: one for the access and the audit log, so one
-    hand-off and one wake-up per loop tick serve both."""
+    hand-off and one wake-up per loop tick serve both. The thread sleeps on a plain lock that
+    a hand-off releases (cheaper than a Condition: one C call on each side)."""
 
     def __init__(self) -> None:
         self.logs: list[LogWriter] = []
         self.scheduled = False                    # a hand-off is due at the end of this tick
         self.closing = False
-        self.cond = threading.Condition()         # guards every log's items and queued, _ready, closing
-        self._ready = False                       # something was handed over since the last drain
+        self._wakeup = threading.Lock()           # locked while there is nothing to do
+        self._wakeup.acquire()
         self._thread = threading.Thread(target=self._run, name="ddmgw-logs", daemon=True)
         self._thread.start()
 
@@ -239,34 +250,31 @@ class LogPump:
     def hand_off(self) -> None:
         """The end of a loop tick: each log's lines of the tick, joined, go to the thread."""
         self.scheduled = False
-        batches = []
+        woke = False
         for writer in self.logs:
-            if writer.pending:
-                lines, writer.pending = writer.pending, []
+            lines = writer.pending
+            if lines:
+                writer.pending = []
+                count = len(lines)
                 lines.append("")
-                batches.append((writer, "\n".join(lines), len(lines) - 1))
-        if batches:
-            with self.cond:
-                for writer, text, count in batches:
-                    writer.items.append((text, count))
-                    writer.queued += count
-                self._ready = True
-                self.cond.notify()
+                writer.handed += count                 # before the append: queued never < 0
+                writer.items.append(("\n".join(lines), count))
+                woke = True
+        if woke:
+            self.wake()
 
-    def put(self, writer: LogWriter, item: _Reopen) -> None:
-        with self.cond:
-            writer.items.append(item)
-            self._ready = True
-            self.cond.notify()
+    def wake(self) -> None:
+        if self._wakeup.locked():
+            with contextlib.suppress(RuntimeError):   # the thread released it meanwhile: fine
+                self._wakeup.release()
 
     def close(self) -> None:
         """Hands over the last lines and waits until the thread has written them, then closes."""
         if self.closing:
             return
         self.hand_off()
-        with self.cond:
-            self.closing = True
-            self.cond.notify()
+        self.closing = True
+        self.wake()
         self._thread.join(FLUSH_DEADLINE_S)
         if self._thread.is_alive():
             log.error("logs: %d lines not written after %.0f s; giving up",
@@ -279,16 +287,13 @@ class LogPump:
         """Waits for a hand-off, writes, then lingers LINGER_S so that the hand-offs of the next
         loop ticks share one write and one wake-up (a busy gateway hands over every tick)."""
         while True:
-            with self.cond:
-                while not self._ready and not self.closing:
-                    self.cond.wait()
-                if not self._ready:
-                    return
-                self._ready = False
+            self._wakeup.acquire()
+            closing = self.closing      # read first: whatever was handed over before it is drained
             for writer in self.logs:
                 writer.drain()
-            if not self.closing:
-                time.sleep(LINGER_S)
+            if closing:
+                return
+            time.sleep(LINGER_S)
 
 
 def open_target(target: str | Path | bool | None, stdout: IO[str], stderr: IO[str]) -> Target | None:
