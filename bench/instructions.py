@@ -1,6 +1,6 @@
 """Instructions per request under callgrind: the deterministic yardstick behind bench/RESULTS.md.
 
-    python -m bench.instructions [--requests N] [b c d e d-off e-off]
+    python -m bench.instructions [--requests N] [b c d e d-off e-off f g]
 
 Wall-clock CPU per request moves 20-40% between runs on a shared box; instruction counts of the
 same code repeat to 0.1%. Each scenario's server runs under `valgrind --tool=callgrind` (needs
@@ -10,6 +10,11 @@ second dump divided by N is the figure. (c)-(e) run the default logging (access 
 files, bench/serve_gateway.py); "d-off" and "e-off" are (d) and (e) with both logs off, the
 reference for what logging costs. Instructions are not time (no cache misses, no kernel
 work), but they are what a change to Python code changes. The upstream runs natively.
+
+(f) and (g) are show instance (`GET /v1/{p}/instances/{id}`) by AK/SK: (f) with the bench
+policies granted in the whole project, (g) with the same policies granted in an enterprise
+project, so every request finds the instance's enterprise project in the cache (one lookup
+during warm-up) and is decided in it; (g)/(f) is what enterprise-project isolation costs.
 """
 from __future__ import annotations
 
@@ -26,11 +31,13 @@ from pathlib import Path
 
 from . import loadgen, serve_gateway
 from .bench_limits import free_port, throwaway_redis
-from .run import AUTH, LABELS, REDIS, Servers, Target, logs_on, start_upstream, target, wait_port
+from .run import AUTH, LABELS, PATH, REDIS, Servers, Target, logs_on, start_upstream, target, wait_port
 
 CONCURRENCY = 8
 WARMUP = 300
 SCENARIOS = ["b", "c", "d", "e", "d-off", "e-off"]   # (c)-(e): default logging; "-off": the reference
+SHOW_PATH = f"/v1/{serve_gateway.PROJECT_ID}/instances/bench-inst-00"
+EXTRA_LABELS = {"f": "(f) AK/SK, show instance", "g": "(g) AK/SK, show, EP grant"}
 
 
 async def fire(t: Target, count: int) -> None:
@@ -81,7 +88,7 @@ def start(key: str, servers: Servers, workdir: Path, upstream_url: str, store: s
         state = Path(tempfile.mkdtemp(prefix="gw-", dir=workdir))
         config = serve_gateway.write_config(state / "gateway.yaml", port=port, admin_port=free_port(),
                                             upstream=upstream_url, state_dir=str(state), store_url=store,
-                                            logs=logs_on(key))
+                                            logs=logs_on(key), enterprise_project=key == "g")
         args = grind + [str(Path(sys.executable).with_name("ddm-gateway")), "serve", "--config", str(config)]
     log = open(workdir / f"{key}.log", "ab")
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parent.parent)
@@ -89,7 +96,8 @@ def start(key: str, servers: Servers, workdir: Path, upstream_url: str, store: s
     servers.procs.append(proc)
     wait_port(port, proc, workdir / f"{key}.log", timeout=300)
     base = f"http://127.0.0.1:{port}"
-    return proc.pid, target(base, AUTH[key])
+    auth = {**AUTH, "f": "aksk", "g": "aksk"}[key]
+    return proc.pid, target(base, auth, SHOW_PATH if key in ("f", "g") else PATH)
 
 
 def main() -> None:
@@ -97,7 +105,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="copy each scenario's measured dump here (for callgrind_annotate --inclusive=yes)")
-    parser.add_argument("scenarios", nargs="*", default=SCENARIOS, choices=SCENARIOS)
+    parser.add_argument("scenarios", nargs="*", default=SCENARIOS, choices=SCENARIOS + ["f", "g"])
     args = parser.parse_args()
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         raise SystemExit("needs valgrind (apt-get install valgrind)")
@@ -115,9 +123,12 @@ def main() -> None:
                 counts[key] = dump(pid, workdir, keep_as) / args.requests
                 servers.procs.pop().terminate()
             base = f" ({counts['b'] / counts[key]:.3f} of (b)'s count)" if "b" in counts else ""
+            if key == "g" and "f" in counts:
+                base = f" ({counts[key] / counts['f']:.3f} of (f)'s count)"
             on = counts.get(key[:-4]) if key.endswith("-off") else None
             cost = f"; logging on costs {(on / counts[key] - 1) * 100:+.1f}%" if on else ""
-            print(f"{LABELS[key]:40s} {counts[key] / 1000:8.1f}k instructions/request{base}{cost}", flush=True)
+            label = {**LABELS, **EXTRA_LABELS}[key]
+            print(f"{label:40s} {counts[key] / 1000:8.1f}k instructions/request{base}{cost}", flush=True)
 
 
 if __name__ == "__main__":

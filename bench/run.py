@@ -212,9 +212,9 @@ def login(base: str) -> str:
         return reply.headers["X-Subject-Token"]
 
 
-def target(base: str, auth: str) -> Target:
+def target(base: str, auth: str, path: str = PATH) -> Target:
     """The request of a scenario: no auth, a token, or AK/SK (a pre-signed pool)."""
-    url = base + PATH
+    url = base + path
     headers = dict(BASE_HEADERS)
     if auth == "token":
         headers["X-Auth-Token"] = login(base)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .bench_policies import statement
+from .upstream import BENCH_EP
 
 DOMAIN, DOMAIN_ID = "benchco", "b0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
 PROJECT_NAME, PROJECT_ID = "cn-north-4", "0503ddae897000fed2f78c00909158a4"
@@ -42,12 +43,16 @@ def policy_document(index: int) -> dict[str, Any]:
 
 
 def config_dict(*, port: int, admin_port: int, upstream: str, state_dir: str,
-                store_url: str | None = None, logs: bool = True) -> dict[str, Any]:
-    """The whole gateway config as plain data (JSON is valid YAML)."""
+                store_url: str | None = None, logs: bool = True,
+                enterprise_project: bool = False) -> dict[str, Any]:
+    """The whole gateway config as plain data (JSON is valid YAML). `enterprise_project`: the
+    same grants, given in enterprise project BENCH_EP instead of the whole project (a cache TTL
+    longer than any run: after its first lookup every request is a cache hit)."""
+    where = {"enterprise_projects": ["bench-ep"]} if enterprise_project else {}
     domain = {
         "id": DOMAIN_ID, "name": DOMAIN, "password": "benchco-root-pass",
         "projects": [{"id": PROJECT_ID, "name": PROJECT_NAME}],
-        "groups": [{"name": f"bench-group-{i}", "grants": [{"policy": f"bench-policy-{i}"}]}
+        "groups": [{"name": f"bench-group-{i}", "grants": [{"policy": f"bench-policy-{i}", **where}]}
                    for i in range(GROUPS)],
         "policies": [{"name": f"bench-policy-{i}", "document": policy_document(i)} for i in range(GROUPS)],
         "users": [{"id": USER_ID, "name": USER, "password": PASSWORD,
@@ -66,6 +71,9 @@ def config_dict(*, port: int, admin_port: int, upstream: str, state_dir: str,
         "iam": {"domains": [domain]},
         "logging": logging_section(state_dir, logs),
     }
+    if enterprise_project:
+        domain["enterprise_projects"] = [{"id": BENCH_EP, "name": "bench-ep"}]
+        data["authz"] = {"enterprise_project_cache_s": 86400}
     if store_url is not None:
         data["store"] = {"url": store_url, "on_failure": "open"}
     return data

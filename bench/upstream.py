@@ -3,7 +3,9 @@
     python -m bench.upstream --port P [--host 127.0.0.1] [--reuse-port]
 
 Raw asyncio protocol (no aiohttp): every request, whatever its method or path, gets the same
-200 JSON body shaped like a DDM instance listing. Keep-alive and pipelining are honoured; request
+200 JSON body shaped like a DDM instance listing, except a GET of one instance
+(`/instances/bench-inst-00`), which gets that instance in enterprise project BENCH_EP (the
+enterprise-project scenarios' show instance, and its one lookup). Keep-alive and pipelining are honoured; request
 bodies are skipped by Content-Length (chunked requests are not supported: nothing here sends them).
 """
 from __future__ import annotations
@@ -18,9 +20,22 @@ BODY = json.dumps({"instances": [{
     "access_ip": "192.168.0.10", "access_port": "5066", "engine_version": "3.0.9",
     "created": "2026-11-28T10:00:00+0000", "updated": "2026-11-28T10:00:00+0000"} for i in range(4)],
     "page_no": 1, "page_size": 10, "total_count": 4}).encode()
-RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
+BENCH_EP = "be0c4e5d-6f70-4812-9a3b-4c5d6e7f8091"
+SHOW_BODY = json.dumps({
+    "id": "bench-inst-00", "name": "ddm-bench-0", "status": "RUNNING", "node_count": 2,
+    "access_ip": "192.168.0.10", "access_port": "5066", "engine_version": "3.0.9",
+    "enterprise_project_id": BENCH_EP, "created": "2026-11-28T10:00:00+0000",
+    "updated": "2026-11-28T10:00:00+0000"}).encode()
+SHOW_MARK = b"/instances/bench-inst-00 "
+
+
+def _response(body: bytes) -> bytes:
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json;charset=UTF-8\r\n"
             b"X-Request-Id: 0123456789abcdef0123456789abcdef\r\n"
-            b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+RESPONSE, SHOW_RESPONSE = _response(BODY), _response(SHOW_BODY)
 
 
 class FixedResponse(asyncio.Protocol):
@@ -35,18 +50,20 @@ class FixedResponse(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
-        replies = 0
+        replies: list[bytes] = []
         while True:
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 break
-            total = end + 4 + content_length(bytes(self.buffer[:end]))
+            head = bytes(self.buffer[:end])
+            total = end + 4 + content_length(head)
             if len(self.buffer) < total:
                 break
             del self.buffer[:total]
-            replies += 1
+            line = head[:head.find(b"\r\n")]
+            replies.append(SHOW_RESPONSE if SHOW_MARK in line else RESPONSE)
         if replies and self.transport is not None:
-            self.transport.write(RESPONSE * replies)
+            self.transport.write(b"".join(replies))
 
 
 def content_length(head: bytes) -> int:

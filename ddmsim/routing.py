@@ -50,7 +50,7 @@ class Route:
 def load_routes() -> tuple[Route, ...]:
     """The 52 documented operations, in reference order."""
     text = resources.files("ddmsim").joinpath("data/routes.yaml").read_text("utf-8")
-    return tuple(Route(op=r["op"], section=str(r["section"]), method=r["method"], path=r["path"],
+    return tuple(Route(op=r["op"], section=str(r.get("section") or ""), method=r["method"], path=r["path"],
                        handler=r["handler"], errors=r["errors"], status=r["status"],
                        query=r.get("query") or {}, body=r.get("body"))
                  for r in yaml.safe_load(text)["routes"])

@@ -6,6 +6,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .observability.metrics import GatewayMetrics
+from .proxy.client import UpstreamClient
 from .services import SERVICES
 
 PUBLIC_APP = web.AppKey("public_app", web.Application)
@@ -17,6 +19,7 @@ def create_admin_app(public_app: web.Application) -> web.Application:
     admin.router.add_get("/healthz", healthz)
     admin.router.add_get("/readyz", readyz)
     admin.router.add_get("/metrics", metrics)
+    admin.router.add_get("/metrics/state", metrics_state)
     admin.router.add_post("/logs/reopen", reopen_logs)
     return admin
 
@@ -51,25 +54,33 @@ async def _store_state(store: Any) -> str:
     return "degraded" if getattr(store, "degraded", False) else "ok"
 
 
-async def _upstream_reachable(upstream: Any) -> bool:
-    probe = getattr(upstream, "probe", None)
-    if probe is None:
-        return True
-    try:
-        return bool(await asyncio.wait_for(probe(), 1.0))
-    except Exception:
-        return False
+async def _upstream_reachable(upstream: UpstreamClient) -> bool:
+    """The client's own probe: a real `GET /` to DDM, bounded and cached (proxy/client.py)."""
+    return await upstream.probe()
 
 
 async def metrics(request: web.Request) -> web.Response:
     public = request.app[PUBLIC_APP]
     if SERVICES not in public:
         return web.Response(status=503, text="starting\n")
-    services = public[SERVICES]
-    services.observability.metrics.store_degraded.set(1.0 if getattr(services.store, "degraded", False) else 0.0)
-    return web.Response(text=services.observability.metrics.render(),
+    return web.Response(text=_current_metrics(public).render(),
                         content_type="text/plain", charset="utf-8",
                         headers={"X-Content-Type-Options": "nosniff"})
+
+
+async def metrics_state(request: web.Request) -> web.Response:
+    """This process's samples as JSON: under `--workers` the parent adds them up (workers.py)."""
+    public = request.app[PUBLIC_APP]
+    if SERVICES not in public:
+        return web.json_response({}, status=503)
+    return web.json_response(_current_metrics(public).snapshot())
+
+
+def _current_metrics(public: web.Application) -> GatewayMetrics:
+    services = public[SERVICES]
+    metrics: GatewayMetrics = services.observability.metrics
+    metrics.store_degraded.set(1.0 if getattr(services.store, "degraded", False) else 0.0)
+    return metrics
 
 
 async def reopen_logs(request: web.Request) -> web.Response:

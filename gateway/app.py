@@ -12,16 +12,21 @@ from aiohttp import web
 
 from signer import DerivedKeyCache
 
+from .connections import EDGE_LIMITS, EdgeLimits
+from .enterprise_projects import EnterpriseProjectCache, EnterpriseProjectLocator
 from .iam.keys import KeyRing
 from .iam.routes import add_iam_routes
 from .iam.temporary import TemporaryCredentialService
 from .iam.tokens import TokenService
 from .limits import create_store
+from .iam.password_checker import PasswordChecker
 from .pipeline.auth_guard import FailedAuthGuard
+from .pipeline.body import BodyBudget
 from .pipeline.ddm import handle_ddm
+from .pipeline.expect import expect_within
 from .observability.access import OBSERVABILITY, Observability
 from .pipeline.request_id import with_request_id
-from .proxy.client import UpstreamClient
+from .proxy.client import PoolLimits, UpstreamClient
 from .proxy.upstream_auth import NoUpstreamAuth, upstream_auth_from_config
 from .revocation import RevocationCache
 from .services import SERVICES, Runtime, Services
@@ -33,10 +38,16 @@ def create_app(config: Any, *, upstream_url: str | None = None, clock: Clock = t
                runtime: Runtime | None = None) -> web.Application:
     """The public app. `upstream_url` overrides config.upstream.url (the embedded simulator)."""
     app = web.Application()
+    app[EDGE_LIMITS] = EdgeLimits.from_listen(config.listen)
     add_iam_routes(app, wrap=with_request_id)
-    app.router.add_route("*", "/{tail:[\\s\\S]*}", with_request_id(handle_ddm))   # any path, newlines too
+    app.router.add_route("*", "/{tail:[\\s\\S]*}", with_request_id(handle_ddm),   # any path, newlines too
+                         expect_handler=expect_within(_max_body_bytes))
     app.cleanup_ctx.append(_services_context(config, upstream_url, clock, runtime))
     return app
+
+
+def _max_body_bytes(request: web.Request) -> int:
+    return int(request.app[SERVICES].runtime.config.listen.max_body_bytes)
 
 
 def _services_context(config: Any, upstream_url: str | None, clock: Clock, runtime: Runtime | None):  # type: ignore[no-untyped-def]
@@ -50,6 +61,7 @@ def _services_context(config: Any, upstream_url: str | None, clock: Clock, runti
             yield
         finally:
             services.observability.close()
+            services.passwords.close()
             await services.revocations.close()
             await services.upstream.close()
             await services.store.close()
@@ -62,18 +74,26 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
         signing_key_file=config.tokens.signing_key_file, state_dir=config.state_dir,
         verification_key_files=config.tokens.verification_key_files, algorithm=config.tokens.algorithm)
     store_cfg = config.store
+    observability = Observability.from_config(config.logging)
     store = create_store(store_cfg.url if store_cfg else None,
                          on_failure=store_cfg.on_failure if store_cfg else "open",
                          replicas=store_cfg.replicas if store_cfg else 1, clock=clock,
-                         timeout_s=store_cfg.timeout_ms / 1000 if store_cfg else 0.05)
+                         timeout_s=store_cfg.timeout_ms / 1000 if store_cfg else 0.05,
+                         on_error=observability.metrics.store_errors.inc)
     upstream = config.upstream
-    auth = upstream_auth_from_config(upstream.auth) if upstream is not None else NoUpstreamAuth()
+    auth = (upstream_auth_from_config(upstream.auth, trust_env=upstream.trust_env) if upstream is not None
+            else NoUpstreamAuth())
     client = UpstreamClient(
         upstream_url or upstream.url, auth,
         connect_timeout_s=upstream.connect_timeout_s if upstream else 3.0,
         timeout_s=upstream.timeout_s if upstream else 60.0,
         retry_idempotent=upstream.retry_idempotent if upstream else True,
-        max_body_bytes=config.listen.max_body_bytes)
+        max_body_bytes=config.listen.max_body_bytes,
+        limits=PoolLimits(max_connections=upstream.max_connections,
+                          max_connections_per_route=upstream.max_connections_per_route,
+                          max_pending=upstream.max_pending, pool_timeout_s=upstream.pool_timeout_s,
+                          read_timeout_s=upstream.read_timeout_s) if upstream else None,
+        trust_env=upstream.trust_env if upstream else False)
     services = Services(
         runtime=runtime or Runtime.from_config(config),
         tokens=TokenService(keys, ttl_s=config.tokens.ttl_s, clock=clock),
@@ -81,5 +101,11 @@ def build_services(config: Any, *, upstream_url: str | None, clock: Clock,
         store=store, revocations=RevocationCache(store), upstream=client,
         auth_guard=FailedAuthGuard(store, per_minute=config.limits.auth_failures_per_ip_per_minute,
                                    clock=clock),
-        key_cache=DerivedKeyCache(), observability=Observability.from_config(config.logging), clock=clock)
+        key_cache=DerivedKeyCache(), observability=observability, clock=clock,
+        bodies=BodyBudget(config.listen.max_buffered_bytes), passwords=PasswordChecker())
+    services.enterprise_projects = EnterpriseProjectLocator(
+        EnterpriseProjectCache(ttl_s=config.authz.enterprise_project_cache_s,
+                               max_entries=config.authz.enterprise_project_cache_entries, clock=clock),
+        client, services.observability.metrics.enterprise_project_lookups,
+        timeout_s=config.authz.enterprise_project_lookup_timeout_s)
     return services

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--action", required=True)
     simulate.add_argument("--resource")
     simulate.add_argument("--context", action="append", default=[], metavar="KEY=VALUE")
+    simulate.add_argument("--enterprise-project", metavar="NAME",
+                          help="the resource's enterprise project (name or id): decide with the grants "
+                               "in it and g:EnterpriseProjectId, as the gateway does")
     validate = policy_sub.add_parser("validate", help="validate a policy document (JSON or YAML)")
     validate.add_argument("file")
 

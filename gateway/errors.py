@@ -26,6 +26,8 @@ CATALOGUE: dict[str, tuple[int, str, str]] = {
     "internal": (500, "APIGW.0201", "An unexpected error occurred"),
     "bad_gateway": (502, "APIGW.0201", "Backend unavailable."),
     "store_unavailable": (503, "APIGW.0601", "Internal server error."),
+    "upstream_busy": (503, "APIGW.0201", "Backend busy."),
+    "busy": (503, "APIGW.0201", "The gateway is busy; retry later."),
     "gateway_timeout": (504, "APIGW.0201", "Backend timeout."),
 }
 

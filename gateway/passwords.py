@@ -5,6 +5,12 @@ inside the encoded string, so raising them later does not invalidate hashes alre
     scrypt$n=16384,r=8,p=1$<base64 salt>$<base64 derived key>
 Verification never raises on malformed input (a bad hash simply never matches) and refuses
 absurd parameters, so a hostile or mistyped config cannot make a login burn gigabytes of memory.
+Stronger defaults (N=2^17, `hash_password(n=...)`) can be introduced at any time: old hashes
+keep verifying with the parameters they carry.
+
+A login costs one scrypt whether or not the user exists and however its password is configured
+(`check_password`), so its timing does not tell user names apart; the gateway runs it off the
+event loop (gateway/iam/password_checker.py).
 """
 from __future__ import annotations
 
@@ -43,11 +49,26 @@ class ScryptHash:
                 f"${_b64(self.salt)}${_b64(self.key)}")
 
 
-def hash_password(password: str, *, salt: bytes | None = None) -> str:
+def hash_password(password: str, *, salt: bytes | None = None, n: int = DEFAULT_N) -> str:
     """Encode `password` as a salted scrypt hash; `salt` is only for reproducible tests."""
     salt = os.urandom(SALT_BYTES) if salt is None else salt
-    key = _derive(password, salt, DEFAULT_N, DEFAULT_R, DEFAULT_P, KEY_BYTES)
-    return ScryptHash(DEFAULT_N, DEFAULT_R, DEFAULT_P, salt, key).encode()
+    key = _derive(password, salt, n, DEFAULT_R, DEFAULT_P, KEY_BYTES)
+    return ScryptHash(n, DEFAULT_R, DEFAULT_P, salt, key).encode()
+
+
+DUMMY_SALT = b"\x00" * SALT_BYTES
+
+
+def check_password(candidate: str, *, encoded: str | None, plaintext: str | None) -> bool:
+    """One scrypt in every case: a hash is verified with its own parameters; a plaintext
+    password (development configs) or no password at all (unknown user) pays one derivation
+    at the default parameters, so the time taken does not say which case it was."""
+    if encoded is not None:
+        return verify_password(candidate, encoded)
+    _derive(candidate, DUMMY_SALT, DEFAULT_N, DEFAULT_R, DEFAULT_P, KEY_BYTES)
+    if plaintext is None:
+        return False
+    return hmac.compare_digest(candidate.encode("utf-8"), plaintext.encode("utf-8"))
 
 
 def verify_password(password: str, encoded: str) -> bool:

@@ -6,10 +6,11 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from policies import AuthzRequest, RouteCatalog, validate_document
+from policies import ENTERPRISE_PROJECT_KEY, AuthzRequest, RouteCatalog, validate_document
 
 from .config import ConfigError, load_config
 from .identity import Identity
@@ -37,21 +38,41 @@ def simulate(args: argparse.Namespace) -> int:
                           identity.groups, identity.domain_owner, AUTH_TOKEN, "127.0.0.1",
                           project.id, project.name)
     context: dict[str, str] = request_context(principal, project, {}, time.time())
+    enterprise_project, problem = _find_enterprise_project(identity, args.enterprise_project)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    if enterprise_project is not None:
+        context[ENTERPRISE_PROJECT_KEY] = enterprise_project.id
     for item in args.context:
         key, sep, value = item.partition("=")
         if not sep:
             print(f"--context takes KEY=VALUE, got {item!r}", file=sys.stderr)
             return 2
         context[key] = value
-    compiled = runtime.grants.policies_for(identity, project)
+    grants = runtime.grants.grants_for(identity, project)
+    ep_id = enterprise_project.id if enterprise_project is not None else None
+    compiled = grants.in_enterprise_project(ep_id) if ep_id is not None else grants.project
     decision = compiled.decide(AuthzRequest(args.action, args.resource, context),
                                domain_owner=identity.domain_owner)
     print(f"decision: {'allow' if decision.allowed else 'deny'} ({decision.effect})")
     for policy_name, index in decision.deciding:
         print(f"  decided by: policy {policy_name!r}, Statement[{index}]")
-    print("policies: " + ", ".join(p.name for p in runtime.grants.policy_list(identity, project)))
+    if enterprise_project is not None:
+        print(f"enterprise project: {enterprise_project.name} ({enterprise_project.id})")
+    print("policies: " + ", ".join(p.name for p in runtime.grants.policy_list(identity, project, ep_id)))
     print("context: " + json.dumps(context, sort_keys=True))
     return 0 if decision.allowed else 1
+
+
+def _find_enterprise_project(identity: Identity, wanted: str | None) -> tuple[Any, str]:
+    """The domain's enterprise project named (or with the id) `wanted`; None when not asked."""
+    if wanted is None:
+        return None, ""
+    for ep in identity.domain.enterprise_projects:
+        if wanted in (ep.id, ep.name):
+            return ep, ""
+    return None, f"unknown enterprise project {wanted!r} in domain {identity.domain.name!r}"
 
 
 def _find_user(runtime: Runtime, name: str, domain_name: str | None) -> tuple[Identity | None, str]:

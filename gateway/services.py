@@ -40,6 +40,9 @@ class Services:
     key_cache: Any                 # signer.DerivedKeyCache (ECDSA/SM2 keys derived from SKs)
     observability: Any             # gateway.observability.access.Observability
     clock: Callable[[], float]
+    bodies: Any                    # gateway.pipeline.body.BodyBudget (bytes buffered for bodies)
+    passwords: Any                 # gateway.iam.password_checker.PasswordChecker (scrypt off the event loop)
+    enterprise_projects: Any = None   # gateway.enterprise_projects.EnterpriseProjectLocator
 
 
 SERVICES = web.AppKey("services", Services)

@@ -1,6 +1,8 @@
-"""`serve --workers N`: N processes, each with its own event loop, sharing the ports through
-SO_REUSEPORT. The parent only supervises: it forwards SIGTERM/SIGINT/SIGHUP and exits when the
-workers have.
+"""`serve --workers N`: N processes, each with its own event loop, sharing the public port
+through SO_REUSEPORT. The parent supervises: it forwards SIGTERM/SIGINT/SIGHUP, restarts a worker
+that died (with backoff, logged), exits when the workers have, and owns the admin port itself
+(workers_admin.py): a scrape there adds up every worker's metrics, asked over each worker's
+private Unix socket, so Prometheus sees one process whose counters never go backwards.
 
 Refused combinations (each would silently multiply or split state): the in-process store with
 N > 1 (every worker would grant the full limits) unless explicitly allowed, and the embedded
@@ -10,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from multiprocessing import resource_tracker
-import os
 import signal
+import tempfile
 from dataclasses import replace
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +45,13 @@ def with_ports(config: Any, port: int | None, admin_port: int | None) -> Any:
 
 
 def _worker_main(config_path: str, port: int | None, admin_port: int | None,
-                 shutdown_grace_s: float) -> None:
-    asyncio.run(_serve_worker(config_path, port, admin_port, shutdown_grace_s))
+                 shutdown_grace_s: float, admin_path: str) -> None:
+    asyncio.run(_serve_worker(config_path, port, admin_port, shutdown_grace_s, admin_path))
 
 
 async def _serve_worker(config_path: str, port: int | None, admin_port: int | None,
-                        shutdown_grace_s: float) -> None:
-    """The worker was started with the parent's stop/reload signals blocked (see run_workers): a
+                        shutdown_grace_s: float, admin_path: str) -> None:
+    """The worker was started with the parent's stop/reload signals blocked (see Supervisor): a
     SIGTERM or SIGHUP forwarded while it was still importing would otherwise kill it (the default
     action) and turn a clean shutdown into exit 1. They are unblocked once the handlers exist."""
     from .config import load_config
@@ -64,35 +66,19 @@ async def _serve_worker(config_path: str, port: int | None, admin_port: int | No
     unblock = asyncio.create_task(unblock_when_started())
     try:
         await run_gateway(config, started=started, reuse_port=True, shutdown_grace_s=shutdown_grace_s,
-                          adjust=lambda c: with_ports(c, port, admin_port))
+                          adjust=lambda c: with_ports(c, port, admin_port), admin_path=admin_path)
     finally:
         unblock.cancel()
 
 
 def run_workers(config_path: str | Path, workers: int, *, port: int | None = None,
                 admin_port: int | None = None, shutdown_grace_s: float = 30.0) -> int:
-    context = multiprocessing.get_context("spawn")
-    args = (str(config_path), port, admin_port, shutdown_grace_s)
-    processes = [context.Process(target=_worker_main, args=args, name=f"worker-{i}")
-                 for i in range(workers)]
-    # Children inherit the blocked mask; the parent unblocks once its forwarding handler is in place.
+    from .config import load_config
+    from .workers_admin import Supervisor, WorkerArgs
+    admin = with_ports(load_config(config_path), port, admin_port).admin
     # The resource tracker is started first: starting it later would unblock SIGINT/SIGTERM.
     resource_tracker.ensure_running()
-    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
-    for process in processes:
-        process.start()
-
-    def forward(signum: int, _frame: object) -> None:
-        for process in processes:
-            if process.is_alive() and process.pid is not None:
-                os.kill(process.pid, signum)
-
-    for sig in FORWARDED:
-        signal.signal(sig, forward)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
-    codes = []
-    for process in processes:
-        process.join()
-        codes.append(process.exitcode or 0)
-    return 0 if all(code == 0 for code in codes) else 1
-
+    with tempfile.TemporaryDirectory(prefix="ddmgw-workers-") as private:   # mode 0700
+        args = WorkerArgs(str(config_path), port, admin_port, shutdown_grace_s)
+        supervisor = Supervisor(multiprocessing.get_context("spawn"), _worker_main, args, workers, private)
+        return asyncio.run(supervisor.run(admin.host, admin.port))

@@ -25,6 +25,8 @@ from .document import Policy, Statement
 from .patterns import action_regex, resource_regex
 
 ALLOW, EXPLICIT_DENY, IMPLICIT_DENY, OWNER = "allow", "explicit_deny", "implicit_deny", "owner"
+# The condition key holding the enterprise project of the resource (for a create, the target's).
+ENTERPRISE_PROJECT_KEY = "g:EnterpriseProjectId"
 MAX_MEMO_ACTIONS = 4096
 
 
@@ -107,6 +109,13 @@ class CompiledPolicies:
         self.statements: tuple[CompiledStatement, ...] = tuple(
             compile_statement(p.name, i, s) for p in self.policies for i, s in enumerate(p.statements))
         self._memo: dict[str, _Candidates] = {}
+
+    def conditions_on(self, key: str) -> bool:
+        """Whether any statement has a condition on `key` (names are case-insensitive), i.e.
+        whether a decision can depend on it."""
+        lowered = key.lower()
+        return any(c.key.lower() == lowered
+                   for p in self.policies for s in p.statements for c in s.conditions)
 
     def decide(self, request: AuthzRequest, *, domain_owner: bool = False) -> Decision:
         """Owner, else explicit deny, else allow, else implicit deny."""

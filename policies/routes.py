@@ -7,10 +7,11 @@ An unknown route yields None (the gateway answers 404 APIGW.0101), never a defau
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import yaml
 
@@ -20,6 +21,28 @@ from .errors import PolicyError
 ROUTES_FILE = Path(__file__).with_name("routes.yaml")
 METHODS = frozenset({"GET", "POST", "PUT", "DELETE", "PATCH"})
 SOURCES = frozenset({"ch5", "rule", "public"})
+# How a route finds the enterprise project its decision is made in (routes.yaml
+# `enterprise_project_scopes`): the path's instance, the create body, item by item in a list,
+# any enterprise project of the caller (catalog reads), none (IAM-project grants only), public.
+EP_INSTANCE, EP_CREATE, EP_LIST, EP_CATALOG, EP_PROJECT, EP_PUBLIC = (
+    "instance", "create", "list", "catalog", "project", "public")
+EP_SCOPES = (EP_INSTANCE, EP_CREATE, EP_LIST, EP_CATALOG, EP_PROJECT, EP_PUBLIC)
+
+
+class EnterpriseProjectScope(NamedTuple):
+    """One route's enterprise-project classification, with the data its kind needs."""
+
+    kind: str
+    why: str
+    body_field: tuple[str, ...] = ()     # create: the JSON path of enterprise_project_id
+    items: str = ""                      # list: the key of the item array
+    totals: tuple[str, ...] = ()         # list: the count fields (besides the page fields)
+    learn: bool = False                  # instance: its answer reports the instance's EP
+    forget: bool = False                 # instance: success deletes the instance
+
+
+# Without a classification a route is covered by IAM-project grants only (never wider).
+UNCLASSIFIED = EnterpriseProjectScope(EP_PROJECT, "not classified")
 
 
 @dataclass(frozen=True)
@@ -36,6 +59,7 @@ class RouteRow:
     dependencies: tuple[str, ...]
     source: str
     why: str | None = None
+    enterprise_project: EnterpriseProjectScope = UNCLASSIFIED
 
     @property
     def template(self) -> tuple[str, ...]:
@@ -71,6 +95,8 @@ class RouteMatch:
     dependencies: tuple[str, ...]
     authenticated: bool
     gateway_choice: bool
+    enterprise_project: EnterpriseProjectScope = UNCLASSIFIED
+    bad_parameter: str | None = None  # the first parameter not of its allowed form (parameter_forms)
 
 
 @dataclass
@@ -92,9 +118,11 @@ class RouteCatalog:
     """Immutable after construction (but for a memo of pure results); `match` is safe to call
     concurrently."""
 
-    def __init__(self, rows: list[RouteRow], condition_keys: Mapping[str, str]) -> None:
+    def __init__(self, rows: list[RouteRow], condition_keys: Mapping[str, str],
+                 parameter_forms: "ParameterForms | None" = None) -> None:
         self._rows = tuple(rows)
         self._condition_keys = dict(condition_keys)
+        self._forms = parameter_forms or ParameterForms({}, None)
         self._tries: dict[str, _Node] = {}
         self._memo: dict[tuple[str, tuple[str, ...]], RouteMatch] = {}
         problems = [p for row in self._rows for p in self._insert(row)]
@@ -111,9 +139,12 @@ class RouteCatalog:
         """Validate a routes document (the routes.yaml shape); PolicyError lists all problems."""
         problems: list[str] = []
         rows = _rows(data, problems)
+        if not problems and data.get("enterprise_project_scopes") is not None:
+            rows = _classified(rows, data["enterprise_project_scopes"], problems)
+        forms = _parameter_forms(data.get("parameter_forms") if isinstance(data, dict) else None, problems)
         if problems:
             raise PolicyError(problems)
-        return cls(rows, data.get("condition_keys") or {})
+        return cls(rows, data.get("condition_keys") or {}, forms)
 
     def registered_actions(self) -> frozenset[str]:
         """Every action a route names (for validate_document(known_actions=...))."""
@@ -148,7 +179,16 @@ class RouteCatalog:
             return None
         values: list[str] = []
         row = _walk(root, segments, 1, values)
-        return None if row is None else _matched(row, values)
+        if row is None:
+            return None
+        found = _matched(row, values)
+        params = found.params.items()
+        bad = next((name for name, value in params if not self.allows_parameter(name, value)), None)
+        return found if bad is None else replace(found, bad_parameter=bad)
+
+    def allows_parameter(self, name: str, value: str) -> bool:
+        """Whether `value` is of the form routes.yaml `parameter_forms` gives parameter `name`."""
+        return self._forms.allows(name, value)
 
     def resource_urn(self, match: RouteMatch, *, region: str, domain_id: str) -> str | None:
         """ddm:<region>:<domain_id>:<type>:<id> for the resource the route names, else None."""
@@ -201,7 +241,43 @@ def _matched(row: RouteRow, values: list[str]) -> RouteMatch:
         project_id=params.get("project_id"), resource_type=row.resource_type,
         resource_id=params.get(row.resource_param) if row.resource_param else None,
         params=params, dependencies=row.dependencies, authenticated=row.action is not None,
-        gateway_choice=row.gateway_choice)
+        gateway_choice=row.gateway_choice, enterprise_project=row.enterprise_project)
+
+
+@dataclass(frozen=True)
+class ParameterForms:
+    """Each path parameter's allowed form (a compiled pattern), and the form of unlisted ones."""
+
+    by_parameter: Mapping[str, "re.Pattern[str]"]
+    default: "re.Pattern[str] | None"
+
+    def allows(self, name: str, value: str) -> bool:
+        form = self.by_parameter.get(name, self.default)
+        return form is None or form.fullmatch(value) is not None
+
+
+def _parameter_forms(data: Any, problems: list[str]) -> ParameterForms:
+    if data is None:
+        return ParameterForms({}, None)
+    if not isinstance(data, dict) or not isinstance(data.get("forms"), dict):
+        problems.append("parameter_forms: must be a mapping with a 'forms' mapping")
+        return ParameterForms({}, None)
+    compiled: dict[str, re.Pattern[str]] = {}
+    for name, pattern in data["forms"].items():
+        try:
+            compiled[name] = re.compile(str(pattern))
+        except re.error as err:
+            problems.append(f"parameter_forms.forms.{name}: not a regular expression ({err})")
+
+    def form(path: str, name: Any) -> "re.Pattern[str] | None":
+        if name not in compiled:
+            problems.append(f"{path}: unknown form {name!r}")
+            return None
+        return compiled[name]
+    default = form("parameter_forms.default", data["default"]) if "default" in data else None
+    parameters = {param: found for param, name in (data.get("parameters") or {}).items()
+                  if (found := form(f"parameter_forms.parameters.{param}", name)) is not None}
+    return ParameterForms(MappingProxyType(parameters), default)
 
 
 def _rows(data: Any, problems: list[str]) -> list[RouteRow]:
@@ -251,3 +327,67 @@ def _row(item: Any, path: str, actions: frozenset[str], named: Mapping[str, list
         return None
     return RouteRow(method, route, item["operation"], action, item.get("section"), rtype, param,
                     tuple(named[deps]) if deps else (), source, item.get("why"))
+
+
+def _classified(rows: list[RouteRow], data: Any, problems: list[str]) -> list[RouteRow]:
+    """Each row with its enterprise-project scope; every row must be in exactly one."""
+    where = "enterprise_project_scopes"
+    if not isinstance(data, dict) or set(data) - set(EP_SCOPES):
+        problems.append(f"{where}: a mapping of {', '.join(EP_SCOPES)}")
+        return rows
+    by_operation: dict[str, EnterpriseProjectScope] = {}
+    for kind, spec in data.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("why"), str):
+            problems.append(f"{where}.{kind}: a mapping with a `why`")
+            continue
+        for operation, scope in _scope_entries(kind, spec, f"{where}.{kind}", problems):
+            if by_operation.setdefault(operation, scope) is not scope:
+                problems.append(f"{where}.{kind}: {operation} is classified twice")
+    instance = data.get(EP_INSTANCE) or {}
+    found: list[RouteRow] = []
+    for row in rows:
+        scope = by_operation.get(row.operation)
+        if row.resource_type == "instance" and isinstance(instance.get("why"), str):
+            if scope is not None:
+                problems.append(f"{where}: {row.operation} is instance-bound; do not list it")
+            scope = EnterpriseProjectScope(
+                EP_INSTANCE, instance["why"], learn=row.operation in (instance.get("learn_from") or ()),
+                forget=row.operation in (instance.get("forget_on") or ()))
+        if scope is None:
+            problems.append(f"{where}: {row.method} {row.path} ({row.operation}) is not classified")
+            continue
+        found.append(replace(row, enterprise_project=scope))
+    known = {row.operation for row in rows}
+    problems.extend(f"{where}: {op} names no route" for op in sorted(set(by_operation) - known))
+    return found
+
+
+def _scope_entries(kind: str, spec: dict[str, Any], where: str,
+                   problems: list[str]) -> list[tuple[str, EnterpriseProjectScope]]:
+    """(operation, scope) for the operations one scope lists, in its kind's own shape."""
+    why = spec["why"]
+    if kind == EP_INSTANCE:
+        return []
+    if kind == EP_CREATE:
+        fields = spec.get("body_fields") or {}
+        bad = [op for op, path in fields.items()
+               if not isinstance(path, list) or not path or not all(isinstance(p, str) for p in path)]
+        problems.extend(f"{where}.body_fields.{op}: a non-empty list of keys" for op in bad)
+        return [(op, EnterpriseProjectScope(kind, why, body_field=tuple(path)))
+                for op, path in fields.items() if op not in bad]
+    if kind == EP_LIST:
+        shapes = spec.get("shapes") or {}
+        entries = []
+        for op, shape in shapes.items():
+            if not isinstance(shape, dict) or not isinstance(shape.get("items"), str) \
+                    or not isinstance(shape.get("totals"), list):
+                problems.append(f"{where}.shapes.{op}: needs `items` and a `totals` list")
+                continue
+            entries.append((op, EnterpriseProjectScope(kind, why, items=shape["items"],
+                                                       totals=tuple(shape["totals"]))))
+        return entries
+    operations = spec.get("operations") or {}
+    if not isinstance(operations, dict) or not all(isinstance(v, str) for v in operations.values()):
+        problems.append(f"{where}.operations: a mapping of operation -> why")
+        return []
+    return [(op, EnterpriseProjectScope(kind, f"{why} ({detail})")) for op, detail in operations.items()]

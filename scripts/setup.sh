@@ -21,3 +21,21 @@ if [ "${1:-}" = "test" ] && ! command -v redis-server >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# The Node.js SDK test peer (tests/node): node and npm from Debian when missing, then `npm ci`
+# into tests/node/node_modules (gitignored), skipped when the lock file has not changed since.
+if [ "${1:-}" = "test" ]; then
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1; then
+      SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+      $SUDO apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+    else
+      echo "node and npm are required for the Node.js SDK tests; install them and retry" >&2
+      exit 1
+    fi
+  fi
+  if ! cmp -s tests/node/package-lock.json tests/node/node_modules/.installed-lock.json; then
+    (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+    cp tests/node/package-lock.json tests/node/node_modules/.installed-lock.json
+  fi
+fi

@@ -10,7 +10,7 @@ import re
 from typing import Callable, Mapping, Sequence, TypeVar
 from urllib.parse import quote, unquote_to_bytes
 
-from signer.algorithms import AlgorithmSpec, spec_for
+from signer.algorithms import UNSIGNED_PAYLOAD, AlgorithmSpec, spec_for
 from signer.errors import PathError, QueryError
 from signer.request import SignableRequest
 
@@ -154,6 +154,19 @@ def payload_hash_for(req: SignableRequest, spec: AlgorithmSpec) -> str:
     if not req.body:
         return spec.empty_hash
     return declared_payload_hash(req, spec) or spec.hash_hex(req.body)
+
+
+def other_payload_lines(req: SignableRequest, spec: AlgorithmSpec) -> tuple[str, ...]:
+    """Payload lines other official SDKs may have signed where Python signs `payload_hash_for`.
+
+    Only an empty body that declares UNSIGNED-PAYLOAD has one: Python checks for the empty body
+    first and signs the empty-body hash, while the Node.js and Go SDKs sign the declared literal
+    whenever the header is there. With no body there is nothing to swap, so accepting both
+    weakens nothing; every other request has none.
+    """
+    if not req.body and declared_payload_hash(req, spec) == UNSIGNED_PAYLOAD:
+        return (UNSIGNED_PAYLOAD,)
+    return ()
 
 
 def payload_hash(req: SignableRequest, algorithm: str) -> str:

@@ -2,6 +2,8 @@
 
 Order mirrors APIG: header/date sanity, the skew window, then the signature itself, whose
 failure echoes the server's canonical request (with '\\n' shown as '|') so clients can diff it.
+Only an empty body declaring UNSIGNED-PAYLOAD has a second candidate canonical request (the
+SDKs disagree on its payload line, see `other_payload_lines`), tried only if the first fails.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from datetime import datetime
 from signer.algorithms import SPECS, UNSIGNED_PAYLOAD, AlgorithmSpec, ecdsa_verify, sm2_verify, string_to_sign
 from signer.authorization import Authorization
 from signer.canonical import (
-    JSON_LIKE_TYPES, canonical_request, declared_payload_hash, payload_hash_for,
+    JSON_LIKE_TYPES, canonical_request, declared_payload_hash, other_payload_lines, payload_hash_for,
 )
 from signer.derived_keys import DerivedKeyCache, derive
 from signer.errors import PathError, SignatureError
@@ -88,9 +90,9 @@ def _signature_matches(spec: AlgorithmSpec, auth: Authorization, sk: str, to_sig
     return ecdsa_verify(public_key, bytes.fromhex(auth.signature), to_sign)
 
 
-def _canonical(req: SignableRequest, auth: Authorization, spec: AlgorithmSpec) -> str:
+def _canonical(req: SignableRequest, auth: Authorization, payload_line: str) -> str:
     try:
-        return canonical_request(req, auth.signed_headers, payload_hash_for(req, spec))
+        return canonical_request(req, auth.signed_headers, payload_line)
     except PathError as error:
         raise SignatureError(f"{_FAIL}, {error}") from None
 
@@ -112,7 +114,11 @@ def verify(req: SignableRequest, auth: Authorization, sk: str, *, now: datetime 
     _check_date(sdk_date, now, max_skew_s)
     _check_scope(auth, sdk_date, expected_region, expected_service)
     _check_payload(req, spec)
-    canonical = _canonical(req, auth, spec)
-    to_sign = string_to_sign(spec, sdk_date, canonical, auth.scope)
-    if not _signature_matches(spec, auth, sk, to_sign, key_cache):
-        raise SignatureError(f"{_FAIL}, canonicalRequest:{canonical.replace(chr(10), '|')}")
+    canonical = _canonical(req, auth, payload_hash_for(req, spec))
+    if _signature_matches(spec, auth, sk, string_to_sign(spec, sdk_date, canonical, auth.scope), key_cache):
+        return
+    for line in other_payload_lines(req, spec):
+        other = _canonical(req, auth, line)
+        if _signature_matches(spec, auth, sk, string_to_sign(spec, sdk_date, other, auth.scope), key_cache):
+            return
+    raise SignatureError(f"{_FAIL}, canonicalRequest:{canonical.replace(chr(10), '|')}")

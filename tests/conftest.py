@@ -12,9 +12,12 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
+
+if TYPE_CHECKING:
+    from .redis_ha import ClusterSet, SentinelSet
 
 
 def free_port() -> int:
@@ -113,3 +116,47 @@ def gateway_log_file() -> Iterator[None]:
         root.removeHandler(handler)
         root.setLevel(previous)
         handler.close()
+
+
+@pytest.fixture(scope="session")
+def sentinel_set() -> Iterator["SentinelSet"]:
+    """A Sentinel-managed primary and replica that no test fails over (tests/redis_ha.py)."""
+    from .redis_ha import running_sentinels
+
+    with running_sentinels() as sentinels:
+        yield sentinels
+
+
+@pytest.fixture
+def own_sentinels() -> Iterator["SentinelSet"]:
+    """A Sentinel set of the test's own, for tests that fail it over."""
+    from .redis_ha import running_sentinels
+
+    with running_sentinels() as sentinels:
+        yield sentinels
+
+
+@pytest.fixture
+def sentinel_url(sentinel_set: "SentinelSet") -> str:
+    """The session's Sentinel set, its primary flushed before each test."""
+    client = sentinel_set.primary().client()
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    return sentinel_set.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator["ClusterSet"]:
+    """A 3-primary Redis Cluster (tests/redis_ha.py) for the tests that do not kill its nodes."""
+    from .redis_ha import running_cluster
+
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: "ClusterSet") -> str:
+    redis_cluster.flush()
+    return redis_cluster.url

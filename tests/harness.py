@@ -17,6 +17,8 @@ from typing import Any, Awaitable, TypeVar
 
 from aiohttp import web
 
+from gateway.connections import EdgeRunner
+
 T = TypeVar("T")
 
 # Every gateway started by the tests logs here; test_zz_no_secrets greps it at the end.
@@ -49,7 +51,7 @@ class ServerThread:
     def serve(self, app: web.Application, port: int = 0) -> int:
         """Starts `app` on 127.0.0.1 and returns its port."""
         async def start() -> int:
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=2, handler_cancellation=True)
+            runner = EdgeRunner(app, access_log=None, shutdown_timeout=2, handler_cancellation=True)
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", port)
             await site.start()

@@ -36,3 +36,11 @@ def test_quick_bench_prints_the_table() -> None:
     assert not any(line.startswith("FAILED") for line in lines), done.stdout
     for name in MICRO:
         assert any(line.startswith(f"| {name}") for line in lines), f"no micro figure {name}"
+
+
+def test_enterprise_filter_bench_runs() -> None:
+    """Issue #20: the 500-instance list filter bench checks its own result and prints one line."""
+    done = subprocess.run([sys.executable, "-m", "bench.bench_enterprise", "--rounds", "1", "--lists", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(r"filter a 500-instance list .* 167 visible\): [\d,]+ us/list", done.stdout), done.stdout

@@ -14,7 +14,9 @@ from gateway.config import (ConfigError, GatewayConfig, PasswordSpec, check_conf
 from gateway.config.iam import basic_document_problems
 from gateway.passwords import hash_password
 
-EXAMPLE = Path("/work/shared/spec/gateway.example.yaml")
+from .paths import EXAMPLE_CONFIG
+
+EXAMPLE = EXAMPLE_CONFIG
 ENV = {"DDMGW_UPSTREAM_SK": "upstream-secret-from-env-XYZ", "BOB_SK": "bob-secret-from-env-XYZ"}
 
 
@@ -183,7 +185,7 @@ BROKEN: list[tuple[str, Mutation, str]] = [
     ("bad upstream URL", _set("upstream.url", "ftp://ddm"),
      "upstream.url: must be an http:// or https:// URL with a host"),
     ("bad store URL", _set("store.url", "memcached://x"),
-     "store.url: must be a redis://, rediss:// or unix:// URL"),
+     "store.url: must be a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL"),
     ("store URL option the store would ignore", _set("store.url", "redis://127.0.0.1/0?socket_timeout=1"),
      "store.url: unsupported URL parameter(s) socket_timeout (supported: db, password, username)"),
     ("bad on_failure", _set("store.on_failure", "maybe"),

@@ -11,7 +11,9 @@ import yaml
 from gateway.config import run_config_check, run_hash_password
 from gateway.passwords import verify_password
 
-EXAMPLE = Path("/work/shared/spec/gateway.example.yaml")
+from .paths import EXAMPLE_CONFIG
+
+EXAMPLE = EXAMPLE_CONFIG
 ENV = {"DDMGW_UPSTREAM_SK": "upstream-sk", "BOB_SK": "bob-sk"}
 
 

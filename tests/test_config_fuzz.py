@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -11,7 +10,9 @@ from hypothesis import strategies as st
 
 from gateway.config import ConfigError, parse_config
 
-EXAMPLE = yaml.safe_load(Path("/work/shared/spec/gateway.example.yaml").read_text())
+from .paths import EXAMPLE_CONFIG
+
+EXAMPLE = yaml.safe_load(EXAMPLE_CONFIG.read_text())
 ENV = {"DDMGW_UPSTREAM_SK": "upstream-sk", "BOB_SK": "bob-sk"}
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70),

@@ -94,13 +94,13 @@ async def test_request_log_records_what_arrived(aiohttp_client: Any) -> None:
 
 async def test_undocumented_routes_answer_404_in_v1_shape(aiohttp_client: Any) -> None:
     client = await aiohttp_client(create_app(job_seconds=0))
-    for method, path in (("GET", f"/v3/{P}/backups"), ("POST", f"/v3/{P}/instances"),
+    for method, path in (("GET", f"/v3/{P}/backups"), ("POST", f"/v3/{P}/instances/x/tags"),
                          ("PATCH", f"/v1/{P}/instances"), ("GET", "/nothing")):
         response = await client.request(method, path)
         assert response.status == 404
         assert set(await response.json()) == {"errCode", "externalMessage"}
     routes = (await (await client.get("/_sim/routes")).json())["routes"]
-    assert len(routes) == 52
+    assert len(routes) == 56
 
 
 async def test_require_token(aiohttp_client: Any) -> None:

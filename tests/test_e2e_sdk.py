@@ -7,6 +7,7 @@ import pytest
 from huaweicloudsdkcore.auth.credentials import BasicCredentials, GlobalCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkcore.http.http_handler import HttpHandler
 from huaweicloudsdkcore.region.region import Region
 from huaweicloudsdkcore.signer.algorithm import SigningAlgorithm
 from huaweicloudsdkddm.v1 import DdmClient, ListInstancesRequest, ShowInstanceRequest
@@ -60,6 +61,23 @@ def test_iam_sdk_token_then_ddm_sdk_with_that_token(stack: Stack) -> None:
 def test_ddm_sdk_with_aksk(stack: Stack, algorithm: SigningAlgorithm) -> None:
     client = ddm_client(stack, BasicCredentials(ALICE_AK, ALICE_SK, PROJECT_ID), algorithm)
     assert client.list_instances(ListInstancesRequest()).instances is not None
+
+
+@pytest.mark.parametrize("algorithm, content_header", [(SigningAlgorithm.HMAC_SHA256, "X-Sdk-Content-Sha256"),
+                                                       (SigningAlgorithm.HMAC_SM3, "X-Sdk-Content-Sm3")])
+def test_ddm_sdk_empty_body_get_with_a_non_json_content_type(stack: Stack, algorithm: SigningAlgorithm,
+                                                             content_header: str) -> None:
+    """The Python form of the Node.js case in test_e2e_node_sdk: UNSIGNED-PAYLOAD declared and
+    signed, the empty-body hash as the payload line."""
+    sent: list[dict[str, str]] = []
+    handler = HttpHandler().add_request_handler(lambda **kw: sent.append(dict(kw["request"].header_params)))
+    config = HttpConfig.get_default_config()
+    config.signing_algorithm = algorithm
+    client = (DdmClient.new_builder().with_http_config(config).with_http_handler(handler)
+              .with_credentials(BasicCredentials(ALICE_AK, ALICE_SK, PROJECT_ID)).with_endpoints([stack.url]).build())
+    client.preset_headers["Content-Type"] = "text/plain"
+    assert client.list_instances(ListInstancesRequest()).instances is not None
+    assert (sent[-1]["Content-Type"], sent[-1][content_header]) == ("text/plain", "UNSIGNED-PAYLOAD")
 
 
 def test_ddm_sdk_resolves_the_project_through_the_gateway(stack: Stack) -> None:

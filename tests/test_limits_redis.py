@@ -39,7 +39,7 @@ async def client_commands(raw: aioredis.Redis) -> dict[str, int]:
 
 async def test_one_evalsha_per_acquire(store: RedisStore, raw: aioredis.Redis) -> None:
     rules = [LimitRule("user", "u", 100), LimitRule("global", "g", 1000)]
-    await store.acquire(rules, lock_key="ak:A")  # loads the script (NOSCRIPT) once
+    await store.acquire(rules, lock_key="ak:A")  # opens the connection (its greeting loads the scripts)
     await raw.config_resetstat()
     for _ in range(10):
         await store.acquire(rules, lock_key="ak:A")

@@ -1,22 +1,27 @@
-"""One suite, both stores: the same decisions from the in-process and the Redis store.
+"""One suite, every store: the same decisions in process and from Redis (one node, Sentinel, Cluster).
 
 Time is a fake clock; the Redis store passes it to the Lua script in place of the server's
 `TIME`, so exact window boundaries are tested without sleeping.
 """
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import AsyncIterator
 
 import pytest
 
-from gateway.limits import LimitDecision, LimitRule, LimitStore
+from gateway.limits import LimitDecision, LimitRule, LimitStore, MemoryStore
 from tests.test_limits_support import FakeClock, make_store
 
 
-@pytest.fixture(params=["memory", "redis"])
+URL_FIXTURES = {"redis": "redis_url", "sentinel": "sentinel_url", "cluster": "cluster_url"}
+
+
+@pytest.fixture(params=["memory", "redis", "sentinel", "cluster"])
 def store_kind(request: pytest.FixtureRequest) -> tuple[str, str | None]:
-    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    """The Redis store on one node, behind Sentinel and on a Cluster: one suite for all."""
+    url = request.getfixturevalue(URL_FIXTURES[request.param]) if request.param in URL_FIXTURES else None
     return request.param, url
 
 
@@ -176,7 +181,7 @@ async def test_clear_failures_lifts_a_lock(store: LimitStore) -> None:
 
 async def test_failure_streak_is_forgotten_after_lock_time(store: LimitStore, clock: FakeClock,
                                                           store_kind: tuple[str, str | None]) -> None:
-    if store_kind[0] == "redis":
+    if store_kind[0] != "memory":
         pytest.skip("Redis forgets a streak through a real-time TTL: see test_limits_redis.py")
     for _ in range(4):
         await store.record_failure("ak:Y", lock_s=300)
@@ -208,3 +213,18 @@ async def test_cursor_from_a_previous_store_life_starts_over(store: LimitStore) 
 
 async def test_ping(store: LimitStore) -> None:
     assert await store.ping() is True
+
+
+async def test_a_key_is_claimed_once_per_ttl(store: LimitStore, clock: FakeClock) -> None:
+    """SET NX PX: the replay guard's primitive. Redis keeps the TTL on its own clock, so the
+    expiry half of this test runs on the memory store's injected clock only."""
+    assert await store.claim_once("sig-a", ttl_s=60) is True
+    assert await store.claim_once("sig-a", ttl_s=60) is False
+    assert await store.claim_once("sig-b", ttl_s=60) is True
+    if isinstance(store, MemoryStore):
+        clock.advance(61)
+        assert await store.claim_once("sig-a", ttl_s=60) is True
+    else:   # a 50 ms TTL is certainly over after 300 ms, however loaded the machine
+        assert await store.claim_once("sig-c", ttl_s=0.05) is True
+        await asyncio.sleep(0.3)
+        assert await store.claim_once("sig-c", ttl_s=0.05) is True

@@ -219,35 +219,42 @@ def _one_ascii_line(line: str) -> dict[str, object]:
 
 @settings(max_examples=100, deadline=None)
 @given(request_id=TEXT, source_ip=OPTIONAL, method=TEXT, path=TEXT, principal=principals(), action=TEXT,
-       decision=OPTIONAL, ratelimit=OPTIONAL, upstream=st.none() | st.integers(100, 599),
+       decision=OPTIONAL, enterprise_project=OPTIONAL, ratelimit=OPTIONAL,
+       upstream=st.none() | st.integers(100, 599),
        status=st.integers(100, 599), size=st.none() | st.integers(0, 2**40), micros=st.integers(0, 10**9))
 def test_the_access_line_is_the_record_as_json(request_id: str, source_ip: str | None, method: str, path: str,
                                                principal: Principal | None, action: str, decision: str | None,
-                                               ratelimit: str | None, upstream: int | None, status: int,
+                                               enterprise_project: str | None, ratelimit: str | None,
+                                               upstream: int | None, status: int,
                                                size: int | None, micros: int) -> None:
-    line = LineFormat().access(request_id, source_ip, method, path, principal, action, decision, ratelimit,
-                               upstream, status, size, (micros + 0.5) / 1e6)
+    line = LineFormat().access(request_id, source_ip, method, path, principal, action, decision,
+                               enterprise_project, ratelimit, upstream, status, size, (micros + 0.5) / 1e6)
     record = _one_ascii_line(line)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", str(record.pop("time")))
     assert record.pop("latency_ms") == micros / 1000
     assert list(record.items()) == list({
         "request_id": request_id, "source_ip": source_ip, "method": method, "path": path,
-        **_principal_dict(principal), "action": action, "decision": decision, "ratelimit": ratelimit,
+        **_principal_dict(principal), "action": action, "decision": decision,
+        "enterprise_project": enterprise_project, "ratelimit": ratelimit,
         "upstream_status": upstream, "status": status, "bytes": size}.items())
 
 
 @settings(max_examples=100, deadline=None)
-@given(request_id=TEXT, principal=principals(), action=TEXT, resource=OPTIONAL, allowed=st.booleans(),
+@given(request_id=TEXT, principal=principals(), action=TEXT, resource=OPTIONAL, enterprise_project=OPTIONAL,
+       allowed=st.booleans(),
        effect=TEXT, denied=st.lists(TEXT, max_size=3),
        deciding=st.lists(st.tuples(TEXT, st.integers(0, 99)), max_size=3))
 def test_the_audit_line_is_the_record_as_json(request_id: str, principal: Principal | None, action: str,
-                                              resource: str | None, allowed: bool, effect: str, denied: list[str],
+                                              resource: str | None, enterprise_project: str | None,
+                                              allowed: bool, effect: str, denied: list[str],
                                               deciding: list[tuple[str, int]]) -> None:
-    line = LineFormat().audit(request_id, principal, action, resource, allowed, effect, denied, deciding)
+    line = LineFormat().audit(request_id, principal, action, resource, enterprise_project, allowed, effect,
+                              denied, deciding)
     record = _one_ascii_line(line)
     assert line == ENCODER.encode({      # exactly what the general encoder writes
         "time": record["time"], "request_id": request_id, **_principal_dict(principal), "action": action,
-        "resource": resource, "decision": "allow" if allowed else "deny", "effect": effect,
+        "resource": resource, "enterprise_project": enterprise_project,
+        "decision": "allow" if allowed else "deny", "effect": effect,
         "denied_actions": denied, "deciding": [{"policy": p, "statement": i} for p, i in deciding]})
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from .paths import console_script
 from .test_authz_e2e_support import DOMAIN_ID, authz_config
 
-CLI = "/work/venv/bin/ddm-gateway"
+CLI = console_script()
 URN_DENIED, KEY_DENIED = "0123456789abcdef0123456789abcdefin01", "0123456789abcdef0123456789abcdefin02"
 
 
@@ -171,3 +172,39 @@ def test_validate_an_unreadable_file_exits_2(tmp_path: Path, content: str | None
     done = run("policy", "validate", str(path))
     assert done.returncode == 2
     assert done.stderr.startswith(f"{path}: cannot read:")
+
+
+# ---- --enterprise-project (issue #20) -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ep_config_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+    from .test_authz_e2e_ep_support import ep_config
+    folder = tmp_path_factory.mktemp("policy-cli-ep")
+    path = folder / "gateway.json"
+    path.write_text(json.dumps(ep_config(str(folder), "http://127.0.0.1:9")))
+    return str(path)
+
+
+def test_simulate_in_an_enterprise_project_uses_the_grants_in_it(ep_config_file: str) -> None:
+    allowed = simulate(ep_config_file, "red", "ddm:instance:delete", "--enterprise-project", "team-red")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "decision: allow (allow)" in allowed.stdout
+    assert "enterprise project: team-red (7a1c9e52-3b4d-4e6f-8a9b-0c1d2e3f4a5b)" in allowed.stdout
+    assert "policies: DDM FullAccess" in allowed.stdout
+    denied = simulate(ep_config_file, "red", "ddm:instance:delete", "--enterprise-project", "team-blue")
+    assert denied.returncode == 1 and "decision: deny (implicit_deny)" in denied.stdout
+    assert simulate(ep_config_file, "red", "ddm:instance:delete").returncode == 1     # no EP: project grants
+
+
+def test_simulate_fills_the_enterprise_project_condition_key(ep_config_file: str) -> None:
+    blue = "b2d4f6a8-1c3e-4a5b-9c7d-e1f2a3b4c5d6"
+    done = simulate(ep_config_file, "condblue", "ddm:instance:get", "--enterprise-project", blue)
+    assert done.returncode == 0 and f'"g:EnterpriseProjectId": "{blue}"' in done.stdout
+    assert simulate(ep_config_file, "condblue", "ddm:instance:get", "--enterprise-project", "0").returncode == 1
+    careful = simulate(ep_config_file, "careful", "ddm:instance:delete", "--enterprise-project", "team-red")
+    assert careful.returncode == 1 and "explicit_deny" in careful.stdout and "'no-delete'" in careful.stdout
+
+
+def test_simulate_refuses_an_unknown_enterprise_project(ep_config_file: str) -> None:
+    done = simulate(ep_config_file, "red", "ddm:instance:get", "--enterprise-project", "team-purple")
+    assert done.returncode == 2 and "unknown enterprise project 'team-purple'" in done.stderr

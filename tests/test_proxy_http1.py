@@ -15,7 +15,7 @@ from gateway.errors import GatewayError
 from gateway.proxy.client import UpstreamClient
 from gateway.proxy.http1 import IncompleteBody, UpstreamDropped, UpstreamTimeout
 from gateway.proxy.http1_head import (FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_LENGTH, FRAMING_NONE,
-                                      MAX_HEAD_BYTES, InvalidRequest, MalformedResponse, parse_chunk_size,
+                                      MAX_HEAD_BYTES, MAX_HEAD_LINE_BYTES, MAX_HEADER_LINES, InvalidRequest, MalformedResponse, parse_chunk_size,
                                       parse_response_head, request_head)
 from gateway.proxy.pool import ConnectFailed, UpstreamPool
 from gateway.proxy.upstream_auth import NoUpstreamAuth
@@ -49,14 +49,18 @@ def test_response_head_fields_and_framing() -> None:
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked", "GET", FRAMING_CHUNKED, True),
     # both framings: read as chunked, but such a connection is never reused (RFC 9112 6.1)
     (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5", "GET", FRAMING_CHUNKED, False),
-    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip", "GET", FRAMING_CLOSE, False),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked", "GET", FRAMING_CHUNKED, True),
     (b"HTTP/1.1 200 OK", "GET", FRAMING_CLOSE, False),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 5", "HEAD", FRAMING_NONE, True),
     (b"HTTP/1.1 204 No Content", "DELETE", FRAMING_NONE, True),
     (b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9", "GET", FRAMING_NONE, True),
     (b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1", "GET", FRAMING_LENGTH, False),
     (b"HTTP/1.0 200 OK\r\nContent-Length: 1", "GET", FRAMING_LENGTH, False),
-    (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1", "GET", FRAMING_LENGTH, True),
+    # HTTP/1.0 persistence is not trusted: the connection ends with the reply
+    (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 1", "GET", FRAMING_LENGTH, False),
+    (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked", "GET", FRAMING_CHUNKED, False),
+    # repeats of one length, as lines or as a list (RFC 9110 8.6)
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 3, 3\r\nContent-Length: 3", "GET", FRAMING_LENGTH, True),
     (b"HTTP/1.1 200 \r\nContent-Length: 1", "GET", FRAMING_LENGTH, True),
     (b"HTTP/1.1 200\r\nContent-Length: 1", "GET", FRAMING_LENGTH, True),
 ])
@@ -73,6 +77,18 @@ def test_response_framing(raw: bytes, method: str, framing: str, keep_alive: boo
     b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2", b"HTTP/1.1 200 OK\r\nContent-Length: -1",
     b"HTTP/1.1 200 OK\r\nContent-Length: 1x", b"HTTP/1.1 200 OK\r\nX: a\x00b", b"HTTP/1.1 200 OK\r\nX\x7f: a",
     b"HTTP/1.1 200 OK\x0c\r\nX: a",
+    # status codes below 100 are no HTTP status (not interim answers)
+    b"HTTP/1.1 099 Odd", b"HTTP/1.1 000 Zero", b"HTTP/1.1 042 Odd\r\nContent-Length: 0",
+    # names must be tokens
+    b"HTTP/1.1 200 OK\r\nX(A): b", b"HTTP/1.1 200 OK\r\nX@A: b", b"HTTP/1.1 200 OK\r\nX\xc3\xa9: b",
+    b"HTTP/1.1 200 OK\r\nX\"A: b",
+    # transfer codings other than one chunked: the client could not decode what is relayed
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 3, 4",
+    # per-line and line-count limits
+    b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * MAX_HEAD_LINE_BYTES,
+    b"HTTP/1.1 200 OK" + b"\r\nX-A: b" * (MAX_HEADER_LINES + 1),
 ])
 def test_malformed_response_heads(raw: bytes) -> None:
     with pytest.raises(MalformedResponse):

@@ -8,8 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from signer import (
-    DerivedKeyCache, SignableRequest, SignatureError, parse_authorization, sign, verify,
+    UNSIGNED_PAYLOAD, Authorization, DerivedKeyCache, SignableRequest, SignatureError, canonical_request,
+    format_authorization, parse_authorization, sign, verify,
 )
+from signer.algorithms import SHA256_EMPTY, SPECS, string_to_sign
+from signer.signing import compute_signature
 
 NOW = datetime(2026, 3, 14, 15, 9, 26, tzinfo=timezone.utc)
 AK, SK = "HPUAXXXXXXXXXXXXXXX1", "very-secret-sk-value-0123456789"
@@ -160,6 +163,45 @@ def test_unsigned_payload_only_for_non_json_content() -> None:
     no_type = {k: v for k, v in BASE_HEADERS.items() if k != "content-type"}
     assert "UNSIGNED-PAYLOAD is not allowed" in reason_of(
         signed(a_request(headers={**no_type, "x-sdk-content-sha256": "UNSIGNED-PAYLOAD"})))
+
+
+def node_signed(req: SignableRequest, algorithm: str = "SDK-HMAC-SHA256", declared: str | None = UNSIGNED_PAYLOAD,
+                line: str = UNSIGNED_PAYLOAD) -> SignableRequest:
+    """As the Node.js and Go SDKs sign: the declared content header's value is the payload line."""
+    spec = SPECS[algorithm]
+    headers = {**req.headers, "x-sdk-date": "20260314T150926Z"}
+    if declared is not None:
+        headers[spec.content_header_key] = declared
+    names = tuple(sorted(headers))
+    scope = "20260314/cn-north-4/ddm" if spec.kind == "v11" else None
+    canonical = canonical_request(req._replace(headers=headers), names, line)
+    signature = compute_signature(spec, AK, SK, scope, string_to_sign(spec, "20260314T150926Z", canonical, scope))
+    authorization = format_authorization(Authorization(algorithm, AK, names, signature, scope))
+    return req._replace(headers={**headers, "authorization": authorization})
+
+
+EMPTY_TEXT_GET = SignableRequest("GET", "/v1/0123456789abcdef/instances", "", {**BASE_HEADERS,
+                                 "content-type": "text/plain"}, b"")
+
+
+@pytest.mark.parametrize("algorithm", [*ALL, "SDK-SM2-SM3"])
+def test_an_empty_body_declaring_unsigned_payload_verifies_in_both_sdk_forms(algorithm: str) -> None:
+    python_form = signed(EMPTY_TEXT_GET, algorithm)
+    assert python_form.headers[SPECS[algorithm].content_header_key] == UNSIGNED_PAYLOAD
+    check(python_form)
+    check(node_signed(EMPTY_TEXT_GET, algorithm))
+    json_get = EMPTY_TEXT_GET._replace(headers=BASE_HEADERS)  # no body: the content type does not matter
+    check(node_signed(json_get, algorithm))
+
+
+def test_the_node_form_is_only_honoured_for_an_empty_body_that_declares_it() -> None:
+    assert "canonicalRequest:" in reason_of(node_signed(EMPTY_TEXT_GET, declared=None))
+    other_hash = "0" * 64  # declared and signed as the payload line: still only the two known lines
+    assert "canonicalRequest:" in reason_of(node_signed(EMPTY_TEXT_GET, declared=other_hash, line=other_hash))
+    json_form = node_signed(EMPTY_TEXT_GET._replace(headers=BASE_HEADERS))
+    assert "UNSIGNED-PAYLOAD is not allowed" in reason_of(json_form._replace(body=b'{"smuggled":1}'))
+    tampered = node_signed(EMPTY_TEXT_GET)._replace(raw_query="offset=5")
+    assert reason_of(tampered).endswith("x-sdk-date|" + SHA256_EMPTY), "the echo is the first (Python SDK) form"
 
 
 def test_declared_payload_hash_must_match_the_body() -> None:

@@ -72,7 +72,7 @@ def test_each_issue_gives_a_fresh_credential(service: TemporaryCredentialService
 
 
 def test_domain_scoped_principal_round_trips(service: TemporaryCredentialService) -> None:
-    claims = TokenClaims("jti-2", "u-2", "bob", "d-2", "corp", None, None, ("password",), 1, 2, True)
+    claims = TokenClaims("jti-2", "u-2", "bob", "d-2", "corp", None, None, ("password",), NOW - 60, NOW + 90000, True)
     credential = service.issue(claims, duration_s=86400)
     assert service.resolve(credential.access, credential.security_token)[1] == claims
 

@@ -79,6 +79,35 @@ def create_instance(ctx: Ctx) -> dict[str, Any]:
     return {"id": inst.id, "job_id": job.id, "order_id": None}
 
 
+def create_instance_v3(ctx: Ctx) -> dict[str, Any]:
+    """The v3 body is flat and names the flavor by spec code and the engine by version."""
+    spec = dict(ctx.body)
+    flavor = flavor_by_code(spec["flavor_ref"])
+    engine = next((e for e in load_catalog()["engines"]
+                   if e["version"] == spec.get("engine_version")), load_catalog()["engines"][0])
+    if flavor is None:
+        raise fail("parameter_error")
+    spec.update(flavor_id=flavor["id"], engine_id=engine["id"])
+    inst = _build_instance(ctx, spec, prepaid=False)
+    ctx.project.instances[inst.id] = inst
+    job = ctx.submit_job(inst, "CreateInstance", "nodes_ready", "CREATING")
+    return {"id": inst.id, "job_id": job.id, "order_id": None}
+
+
+def list_instances_v3(ctx: Ctx) -> dict[str, Any]:
+    """ListDdms: the v1 list's items, counted as `total` instead of `total_record`."""
+    listed = list_instances(ctx)
+    listed["total"] = listed.pop("total_record")
+    return listed
+
+
+def show_instance_v3(ctx: Ctx) -> dict[str, Any]:
+    """ShowDdmDetail answers a one-item `instances` list."""
+    inst = ctx.instance()
+    return {"instances": [{**instance_detail(inst), "time_zone": inst.time_zone,
+                           "port": str(inst.port)}]}
+
+
 def list_instances(ctx: Ctx) -> dict[str, Any]:
     """Section 4.2.2 pages by offset/limit but reports page_no/page_size/total_page."""
     offset, limit = ctx.query["offset"], ctx.query["limit"]

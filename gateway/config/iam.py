@@ -9,10 +9,11 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection
+from typing import Any, Callable, Collection, Mapping
 
-from .model import (AccessKeyConfig, CustomPolicyConfig, DomainConfig, GrantConfig, GroupConfig,
-                    IamConfig, ProjectConfig, UserConfig)
+from .model import (DEFAULT_ENTERPRISE_PROJECT, AccessKeyConfig, CustomPolicyConfig, DomainConfig,
+                    EnterpriseProjectConfig, GrantConfig, GroupConfig, IamConfig, ProjectConfig,
+                    UserConfig)
 from .reader import Node, Problems, collect
 from .secrets import Sources, read_password, read_secret
 from .sections import AK_PATTERN
@@ -56,6 +57,7 @@ class DomainScope:
     projects: frozenset[str]        # names and ids
     policies: frozenset[str]
     groups: frozenset[str]
+    enterprise_projects: Mapping[str, str] = field(default_factory=dict)   # name or id -> id
 
 
 def iam_section(node: Node | None, context: IamContext) -> IamConfig:
@@ -77,14 +79,17 @@ def _domain(node: Node, context: IamContext) -> DomainConfig:
     local.claim("user name", name or None, node.at("name"))       # the owner's login name
     password = read_password(node)
     projects = collect(node.nodes("projects"), lambda n: _project(n, registry, local))
+    enterprise = _enterprise_projects(node, local)
     policies = collect(node.nodes("policies"), lambda n: _policy(n, context, local))
     scope = DomainScope(frozenset(p.name for p in projects) | frozenset(p.id for p in projects),
-                        frozenset(p.name for p in policies), frozenset())
+                        frozenset(p.name for p in policies), frozenset(),
+                        {key: ep.id for ep in enterprise for key in (ep.id, ep.name)})
     groups = collect(node.nodes("groups"), lambda n: _group(n, context, scope, local))
-    scope = DomainScope(scope.projects, scope.policies, frozenset(g.name for g in groups))
+    scope = DomainScope(scope.projects, scope.policies, frozenset(g.name for g in groups),
+                        scope.enterprise_projects)
     users = collect(node.nodes("users"), lambda n: _user(n, context, scope, local))
     node.finish()
-    return DomainConfig(domain_id, name, password, projects, groups, policies, users)
+    return DomainConfig(domain_id, name, password, projects, groups, policies, users, enterprise)
 
 
 def _project(node: Node, registry: Registry, local: Registry) -> ProjectConfig | None:
@@ -94,6 +99,27 @@ def _project(node: Node, registry: Registry, local: Registry) -> ProjectConfig |
     local.claim("project name", name, node.at("name"))
     node.finish()
     return ProjectConfig(project_id, name) if project_id and name else None
+
+
+def _enterprise_projects(node: Node, local: Registry) -> tuple[EnterpriseProjectConfig, ...]:
+    """The declared enterprise projects, the implicit default ("0", `default`) first."""
+    declared = collect(node.nodes("enterprise_projects"), lambda n: _enterprise_project(n, local))
+    return (DEFAULT_ENTERPRISE_PROJECT,
+            *(ep for ep in declared if ep != DEFAULT_ENTERPRISE_PROJECT))
+
+
+def _enterprise_project(node: Node, local: Registry) -> EnterpriseProjectConfig | None:
+    ep_id = node.string("id", required=True, pattern=ID_PATTERN, what="enterprise project id")
+    name = node.string("name", required=True)
+    default = DEFAULT_ENTERPRISE_PROJECT
+    if (ep_id == default.id) != (name == default.name) and ep_id and name:
+        node.problem("id" if ep_id == default.id else "name",
+                     f"the default enterprise project is id '{default.id}', name '{default.name}'")
+    elif ep_id != default.id:
+        local.claim("enterprise project id", ep_id, node.at("id"))
+        local.claim("enterprise project name", name, node.at("name"))
+    node.finish()
+    return EnterpriseProjectConfig(ep_id, name) if ep_id and name else None
 
 
 def _policy(node: Node, context: IamContext, local: Registry) -> CustomPolicyConfig | None:
@@ -170,8 +196,29 @@ def _grant(node: Node, context: IamContext, scope: DomainScope) -> GrantConfig |
             if project not in scope.projects:
                 node.problems.add(path, f"unknown project '{project}'")
         projects = tuple(project for _, project in located)
+    enterprise = _grant_enterprise_projects(node, scope)
     node.finish()
-    return GrantConfig(policy, projects) if policy else None
+    return GrantConfig(policy, projects, enterprise) if policy else None
+
+
+def _grant_enterprise_projects(node: Node, scope: DomainScope) -> tuple[str, ...] | None:
+    """The ids of the enterprise projects a grant names (instead of IAM projects, as in Huawei)."""
+    if not node.has("enterprise_projects"):
+        node.raw("enterprise_projects")
+        return None
+    if node.has("projects"):
+        node.problem("enterprise_projects", "conflicts with projects: a grant covers either IAM "
+                                            "projects or enterprise projects, not both")
+    if node.raw("enterprise_projects") == []:
+        node.problem("enterprise_projects", "must not be empty")
+    found: list[str] = []
+    for path, name in node.located_strings("enterprise_projects"):
+        ep_id = scope.enterprise_projects.get(name)
+        if ep_id is None:
+            node.problems.add(path, f"unknown enterprise project '{name}'")
+        elif ep_id not in found:
+            found.append(ep_id)
+    return tuple(found)
 
 
 def _user(node: Node, context: IamContext, scope: DomainScope,

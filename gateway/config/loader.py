@@ -120,9 +120,42 @@ def _cross_check(config: GatewayConfig, problems: Problems) -> None:
     for name in config.limits.users:
         if name not in user_names:
             problems.add(f"limits.users.{name}", f"unknown user '{name}'")
+    _check_enterprise_project_lookups(config, problems)
     listen, admin = config.listen, config.admin
     if (listen.host, listen.port) == (admin.host, admin.port):
         problems.add("admin.port", f"same address as listen ({listen.host}:{listen.port})")
+
+
+def _check_enterprise_project_lookups(config: GatewayConfig, problems: Problems) -> None:
+    """Enterprise-project grants need the gateway to ask DDM which enterprise project an instance
+    is in, with credentials of its own: `passthrough` has none."""
+    upstream = config.upstream
+    if upstream is None or upstream.auth.mode != "passthrough":
+        return
+    for d_index, domain in enumerate(config.iam.domains):
+        for g_index, group in enumerate(domain.groups):
+            for r_index, grant in enumerate(group.grants):
+                if grant.enterprise_projects is not None:
+                    problems.add(f"iam.domains[{d_index}].groups[{g_index}].grants[{r_index}]"
+                                 ".enterprise_projects", _NEEDS_OWN_CREDENTIALS)
+        for p_index, policy in enumerate(domain.policies):
+            if _conditions_on_enterprise_project(policy.document):
+                problems.add(f"iam.domains[{d_index}].policies[{p_index}].document",
+                             f"a condition on g:EnterpriseProjectId {_NEEDS_OWN_CREDENTIALS}")
+
+
+_NEEDS_OWN_CREDENTIALS = ("needs upstream.auth.mode aksk, token or none: with passthrough the gateway "
+                          "has no credentials to look up an instance's enterprise project")
+
+
+def _conditions_on_enterprise_project(document: Any) -> bool:
+    statements = document.get("Statement") if isinstance(document, dict) else None
+    for statement in statements if isinstance(statements, list) else ():
+        condition = statement.get("Condition") if isinstance(statement, dict) else None
+        for keys in condition.values() if isinstance(condition, dict) else ():
+            if isinstance(keys, dict) and any(str(k).lower() == "g:enterpriseprojectid" for k in keys):
+                return True
+    return False
 
 
 def system_policy_names() -> frozenset[str]:

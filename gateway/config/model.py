@@ -18,6 +18,7 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 UpstreamAuthMode = Literal["aksk", "token", "passthrough", "none"]
 
 DEFAULT_MAX_BODY_BYTES = 12 * 1024 * 1024
+DEFAULT_MAX_BUFFERED_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,11 @@ class ListenConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     shutdown_grace_s: float = 30.0   # on SIGTERM, how long in-flight requests may run
     body_timeout_s: float = 60.0     # a buffered (signed) request body must arrive within this
+    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES   # all request bodies held at once
+    header_timeout_s: float = 10.0   # a request's head must arrive within this once it starts
+    keepalive_timeout_s: float = 75.0   # an idle keep-alive connection is closed after this
+    max_connections: int = 1024      # concurrent client connections; more are answered 503
+    public_url: str | None = None    # base URL put in token catalogs (None: the listener's)
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,12 @@ class UpstreamConfig:
     connect_timeout_s: float = 3.0
     timeout_s: float = 60.0
     retry_idempotent: bool = True
+    read_timeout_s: float = 60.0                  # silence allowed while a streamed body is relayed
+    pool_timeout_s: float = 1.0                   # wait for a free connection, then 503
+    max_connections: int = 256
+    max_connections_per_route: int | None = None  # None: three quarters of max_connections
+    max_pending: int = 256                        # requests waiting for a connection; more: 503 at once
+    trust_env: bool = True                        # HTTP(S)_PROXY / NO_PROXY for upstream and IAM
 
 
 @dataclass(frozen=True)
@@ -136,11 +148,15 @@ class AuthConfig:
     max_clock_skew_s: int = 900
     lockout_threshold: int = 5
     lockout_s: int = 300
+    replay_window: bool = False      # refuse a non-idempotent signed request's signature seen before
 
 
 @dataclass(frozen=True)
 class AuthzConfig:
     enforce_dependencies: bool = True
+    enterprise_project_cache_s: float = 60.0         # how long a learned instance -> EP is trusted
+    enterprise_project_cache_entries: int = 100_000  # per replica; the oldest go first when full
+    enterprise_project_lookup_timeout_s: float = 5.0  # one show-instance lookup on a cache miss
 
 
 @dataclass(frozen=True)
@@ -158,9 +174,23 @@ class ProjectConfig:
 
 
 @dataclass(frozen=True)
+class EnterpriseProjectConfig:
+    """An enterprise project of a domain; "0" (`default`) exists in every domain implicitly."""
+
+    id: str
+    name: str
+
+
+DEFAULT_ENTERPRISE_PROJECT = EnterpriseProjectConfig("0", "default")
+
+
+@dataclass(frozen=True)
 class GrantConfig:
     policy: str
     projects: tuple[str, ...] | None = None   # names or ids; None: every project of the domain
+    # enterprise-project ids (resolved from names at parse time); set instead of `projects`, the
+    # grant covers only the resources in these enterprise projects, in every project
+    enterprise_projects: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +232,7 @@ class DomainConfig:
     groups: tuple[GroupConfig, ...] = ()
     policies: tuple[CustomPolicyConfig, ...] = ()
     users: tuple[UserConfig, ...] = ()
+    enterprise_projects: tuple[EnterpriseProjectConfig, ...] = (DEFAULT_ENTERPRISE_PROJECT,)
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,22 @@ def listen_section(node: Node | None, sources: Sources) -> ListenConfig:
         max_body_bytes=node.integer("max_body_bytes", defaults.max_body_bytes),
         shutdown_grace_s=node.number("shutdown_grace_s", defaults.shutdown_grace_s),
         body_timeout_s=node.number("body_timeout_s", defaults.body_timeout_s),
+        max_buffered_bytes=node.integer("max_buffered_bytes", defaults.max_buffered_bytes),
+        header_timeout_s=node.number("header_timeout_s", defaults.header_timeout_s),
+        keepalive_timeout_s=node.number("keepalive_timeout_s", defaults.keepalive_timeout_s),
+        max_connections=node.integer("max_connections", defaults.max_connections),
+        public_url=_public_url(node),
     )
     node.finish()
     return config
+
+
+def _public_url(node: Node) -> str | None:
+    url = node.string("public_url", None)
+    if url is not None and not url_ok(url, ("http", "https")):
+        node.problem("public_url", "must be an http:// or https:// URL with a host")
+        return None
+    return url.rstrip("/") if url else None
 
 
 def _tls(node: Node | None, sources: Sources) -> TlsConfig | None:
@@ -150,6 +163,7 @@ def auth_section(node: Node | None) -> AuthConfig:
         max_clock_skew_s=node.integer("max_clock_skew_s", defaults.max_clock_skew_s),
         lockout_threshold=node.integer("lockout_threshold", defaults.lockout_threshold),
         lockout_s=node.integer("lockout_s", defaults.lockout_s),
+        replay_window=node.boolean("replay_window", defaults.replay_window),
     )
     node.finish()
     return config
@@ -158,7 +172,16 @@ def auth_section(node: Node | None) -> AuthConfig:
 def authz_section(node: Node | None) -> AuthzConfig:
     if node is None:
         return AuthzConfig()
-    config = AuthzConfig(enforce_dependencies=node.boolean("enforce_dependencies", True))
+    defaults = AuthzConfig()
+    config = AuthzConfig(
+        enforce_dependencies=node.boolean("enforce_dependencies", True),
+        enterprise_project_cache_s=node.number("enterprise_project_cache_s",
+                                               defaults.enterprise_project_cache_s),
+        enterprise_project_cache_entries=node.integer("enterprise_project_cache_entries",
+                                                      defaults.enterprise_project_cache_entries),
+        enterprise_project_lookup_timeout_s=node.number("enterprise_project_lookup_timeout_s",
+                                                        defaults.enterprise_project_lookup_timeout_s),
+    )
     node.finish()
     return config
 

@@ -37,9 +37,22 @@ def upstream_section(node: Node | None, region: str, sources: Sources) -> Upstre
         connect_timeout_s=node.number("connect_timeout_s", defaults.connect_timeout_s),
         timeout_s=node.number("timeout_s", defaults.timeout_s),
         retry_idempotent=node.boolean("retry_idempotent", defaults.retry_idempotent),
+        read_timeout_s=node.number("read_timeout_s", defaults.read_timeout_s),
+        pool_timeout_s=node.number("pool_timeout_s", defaults.pool_timeout_s),
+        max_connections=node.integer("max_connections", defaults.max_connections, maximum=65536),
+        max_connections_per_route=_per_route(node),
+        max_pending=node.integer("max_pending", defaults.max_pending, minimum=0, maximum=1 << 20),
+        trust_env=node.boolean("trust_env", defaults.trust_env),
     )
     node.finish()
     return config
+
+
+def _per_route(node: Node) -> int | None:
+    if not node.has("max_connections_per_route"):
+        node.raw("max_connections_per_route")
+        return None
+    return node.integer("max_connections_per_route", 1, maximum=65536)
 
 
 def upstream_auth(node: Node | None, region: str, sources: Sources) -> UpstreamAuthConfig:

@@ -7,7 +7,6 @@ AK/SK. Errors are Keystone-shaped (`IamError`), as Huawei IAM answers them.
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
@@ -15,19 +14,19 @@ from aiohttp import web
 from ..errors import GatewayError, IamError, JSON_CONTENT_TYPE, iam_error_body
 from ..identity import Identity, Project
 from ..limits import StoreUnavailable
-from ..pipeline.authenticate import (authenticate, claims_from_token, lock_key_for, principal_from_token,
-                                     wants_body)
-from ..pipeline.body import read_limited_body
+from .password_checker import PasswordsBusy
+from ..pipeline.authenticate import authenticate, claims_from_token, lock_key_of, principal_from_token
 from ..pipeline.client_ip import source_ip
+from ..pipeline.expect import expect_within
 from ..pipeline.notes import notes_of
 from ..pipeline.request_id import Handler, request_id_of
-from ..principal import AUTH_AKSK, Principal
+from ..principal import Principal
 from ..services import SERVICES, Services
+from .json_body import MAX_IAM_BODY, parse_object
 from .token_body import domain_body, iso, project_body, token_body
 from .tokens import TokenError, TokenExpired
 
 LOGIN_FAILED = IamError(401, "IAM.0001", "The username or password is wrong.")
-MAX_IAM_BODY = 64 * 1024
 
 
 def iam_route(handler: Handler) -> Handler:
@@ -51,18 +50,25 @@ def iam_route(handler: Handler) -> Handler:
 
 
 def public_url(request: web.Request) -> str:
-    return f"{request.scheme}://{request.host}"
+    """The base URL of catalog endpoints and links: `listen.public_url`, else the address the
+    listener accepted this connection on. Never the client's Host header (a client could point
+    an SDK that follows the catalog anywhere)."""
+    configured = request.app[SERVICES].runtime.config.listen.public_url
+    if configured:
+        return str(configured)
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not sockname:
+        return f"{request.scheme}://127.0.0.1"
+    host, port = sockname[0], sockname[1]
+    return f"{request.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    raw = await read_limited_body(request, MAX_IAM_BODY)
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise IamError(400, "IAM.0011", "Request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise IamError(400, "IAM.0011", "Request body must be a JSON object.")
-    return data
+    """The JSON object of an IAM request, read through the one bounded body reader."""
+    listen = request.app[SERVICES].runtime.config.listen
+    with request.app[SERVICES].bodies.lease() as lease:
+        raw = await lease.read(request, MAX_IAM_BODY, timeout_s=listen.body_timeout_s)
+        return parse_object(raw)
 
 
 def field(data: Any, *path: str) -> Any:
@@ -83,11 +89,12 @@ async def create_token(request: web.Request) -> web.StreamResponse:
     methods = field(auth, "identity", "methods")
     if not isinstance(methods, list) or not methods:
         raise IamError(400, "IAM.0011", "auth.identity.methods is required.")
+    not_after = None
     if "password" in methods:
         user = field(auth, "identity", "password", "user")
         identity, used = await _guarded_password_login(request, services, user), ("password",)
     elif "token" in methods:
-        identity, used = _token_login(request, services, auth), ("token",)
+        (identity, not_after), used = await _token_login(request, services, auth), ("token",)
     else:
         raise IamError(400, "IAM.0011", f"Unsupported authentication methods: {methods}.")
     project = _scope(services, identity, field(auth, "scope"))
@@ -95,7 +102,7 @@ async def create_token(request: web.Request) -> web.StreamResponse:
         user_id=identity.user_id, user_name=identity.user_name, domain_id=identity.domain.id,
         domain_name=identity.domain.name, project_id=project.id if project else None,
         project_name=project.name if project else None, methods=used,
-        domain_owner=identity.domain_owner)
+        domain_owner=identity.domain_owner, not_after=not_after)
     body = token_body(claims, identity, region=services.runtime.config.region,
                       public_url=public_url(request), with_catalog=not request.query.get("nocatalog"))
     response = web.json_response(body, status=201, content_type="application/json")
@@ -118,28 +125,41 @@ async def _guarded_password_login(request: web.Request, services: Services, user
 
 
 async def _password_login(services: Services, user: Any) -> Identity:
-    directory = services.runtime.directory
+    """One lockout per user, whether the login named it by id or by name; a user that does not
+    exist is checked (and locked) like one that does, at the same scrypt cost."""
     if not isinstance(user, dict) or not isinstance(user.get("password"), str):
         raise IamError(400, "IAM.0011", "auth.identity.password.user.password is required.")
-    if isinstance(user.get("id"), str):
-        identity = directory.by_user_id(user["id"])
-        lock_key = f"login:id:{user['id']}"
-    else:
-        domain = _domain_of(directory, user.get("domain"))
-        name = user.get("name")
-        if domain is None or not isinstance(name, str):
-            raise LOGIN_FAILED
-        identity = directory.by_login(domain.name, name)
-        lock_key = f"login:{domain.id}:{name}"
+    identity, lock_key = _login_subject(services, user)
     await _refuse_locked(services, lock_key, IamError(401, "IAM.0061", "Account locked."))
-    if identity is None or not identity.enabled or identity.password is None \
-            or not identity.password.matches(user["password"]):
+    spec = identity.password if identity is not None and identity.enabled else None
+    try:
+        ok = await services.passwords.check(user["password"], encoded=spec.encoded if spec else None,
+                                            plaintext=spec.plaintext if spec else None)
+    except PasswordsBusy:
+        raise IamError(503, "IAM.0006", "Too many logins are being checked; try again.") from None
+    if spec is None or not ok:
         cfg = services.runtime.config.auth
         await _store_call(services.store.record_failure(lock_key, threshold=cfg.lockout_threshold,
                                                         lock_s=cfg.lockout_s))
         raise LOGIN_FAILED
     await _store_call(services.store.clear_failures(lock_key))
     return identity
+
+
+def _login_subject(services: Services, user: dict[str, Any]) -> tuple[Identity | None, str]:
+    """The user a login names and its lockout key: the user id when the user exists, the name
+    as given when it does not (so unknown names lock too, and reveal nothing)."""
+    directory = services.runtime.directory
+    if isinstance(user.get("id"), str):
+        identity = directory.by_user_id(user["id"])
+        given = f"id:{user['id']}"
+    else:
+        domain = _domain_of(directory, user.get("domain"))
+        name = user.get("name")
+        known = domain is not None and isinstance(name, str)
+        identity = directory.by_login(domain.name, name) if known else None
+        given = f"name:{domain.id if domain is not None else '-'}:{name}"
+    return identity, f"login:{identity.user_id}" if identity is not None else f"login:{given}"
 
 
 def _domain_of(directory: Any, spec: Any) -> Any:
@@ -152,13 +172,31 @@ def _domain_of(directory: Any, spec: Any) -> Any:
     return None
 
 
-def _token_login(request: web.Request, services: Services, auth: Any) -> Identity:
+async def _token_login(request: web.Request, services: Services, auth: Any) -> tuple[Identity, int]:
+    """The identity of the parent token and its expiry, which the new token keeps (a token
+    renewing itself would make a stolen token last for ever)."""
     token = field(auth, "identity", "token", "id") or request.headers.get("X-Auth-Token")
     if not isinstance(token, str):
         raise IamError(400, "IAM.0011", "auth.identity.token.id or X-Auth-Token is required.")
+    claims = await _guarded_token(request, services, token)
+    principal = principal_from_token(services, token, _client_ip(request, services))
+    return _identity(services, principal), claims.expires_at
+
+
+async def _guarded_token(request: web.Request, services: Services, token: str) -> Any:
+    """A parent token's claims, counted against the source IP's failed-auth budget like any
+    credential: from an IP over budget, only a token this replica already verified passes."""
     ip = _client_ip(request, services)
-    principal = principal_from_token(services, token, ip)
-    return _identity(services, principal)
+    over_budget = services.auth_guard.over_budget(ip)
+    try:
+        return claims_from_token(services, token, cached_only=over_budget)
+    except GatewayError as err:
+        if err.status == 401:
+            services.observability.metrics.auth_failures.inc("bad_token")
+            await services.auth_guard.record_failure(ip)
+            if over_budget:
+                raise services.auth_guard.refusal(ip) from None
+        raise
 
 
 def _scope(services: Services, identity: Identity, scope: Any) -> Project | None:
@@ -285,7 +323,7 @@ async def create_security_token(request: web.Request) -> web.StreamResponse:
     duration = 900 if duration is None else duration
     if not isinstance(duration, int) or isinstance(duration, bool) or not 900 <= duration <= 86400:
         raise IamError(400, "IAM.0011", "duration_seconds must be an integer from 900 to 86400.")
-    claims = claims_from_token(services, token)
+    claims = await _guarded_token(request, services, token)
     credential = services.temporary.issue(claims, duration_s=duration)
     body = {"credential": {"access": credential.access, "secret": credential.secret,
                            "securitytoken": credential.security_token,
@@ -303,11 +341,15 @@ def _client_ip(request: web.Request, services: Services) -> str:
 
 async def _authenticated(request: web.Request, services: Services) -> Principal:
     """Token or AK/SK, exactly as for DDM routes; a locked AK is refused here too."""
-    body = await read_limited_body(request, MAX_IAM_BODY) if wants_body(request) else None
     ip = _client_ip(request, services)
-    principal = await authenticate(request, services, body=body, source_ip=ip)
-    if principal.auth_method == AUTH_AKSK and principal.access_key:
-        await _refuse_locked(services, lock_key_for(principal.access_key),
+    listen = services.runtime.config.listen
+    with services.bodies.lease() as lease:   # a signed body is only needed for the signature
+        principal, _body = await authenticate(
+            request, services, source_ip=ip,
+            read_body=functools.partial(lease.read, request, MAX_IAM_BODY, timeout_s=listen.body_timeout_s))
+    lock_key = lock_key_of(principal)
+    if lock_key is not None:
+        await _refuse_locked(services, lock_key,
                              IamError(401, "IAM.0001", "AK access failed to reach the limit,forbidden."))
     return principal
 
@@ -337,10 +379,12 @@ def _identity_or_404(services: Services, user_id: str) -> Identity:
 
 def add_iam_routes(app: web.Application, *, wrap: Callable[[Handler], Handler]) -> None:
     """The IAM routes, each handler wrapped by `wrap` (the app's request-id stage)."""
-    app.router.add_post("/v3/auth/tokens", wrap(create_token))
+    expect = expect_within(lambda request: MAX_IAM_BODY)
+    app.router.add_post("/v3/auth/tokens", wrap(create_token), expect_handler=expect)
     app.router.add_get("/v3/auth/tokens", wrap(validate_token))   # allow_head: HEAD validates too
     app.router.add_delete("/v3/auth/tokens", wrap(revoke_token))
     app.router.add_get("/v3/auth/projects", wrap(list_auth_projects))
     app.router.add_get("/v3/projects", wrap(list_projects))
     app.router.add_get("/v3/auth/domains", wrap(list_auth_domains))
-    app.router.add_post("/v3.0/OS-CREDENTIAL/securitytokens", wrap(create_security_token))
+    app.router.add_post("/v3.0/OS-CREDENTIAL/securitytokens", wrap(create_security_token),
+                        expect_handler=expect)

@@ -87,12 +87,13 @@ class TemporaryCredentialService:
         self._clock = clock
 
     def issue(self, claims: TokenClaims, *, duration_s: int = MIN_DURATION_S) -> TemporaryCredential:
-        """A credential for `claims`' principal, valid `duration_s` (900..86400) from now."""
+        """A credential for `claims`' principal, valid `duration_s` (900..86400) from now, but
+        never past the expiry of the token it was obtained with (`claims.expires_at`)."""
         if isinstance(duration_s, bool) or not isinstance(duration_s, int) \
                 or not MIN_DURATION_S <= duration_s <= MAX_DURATION_S:
             raise ValueError(f"duration_s must be an integer from {MIN_DURATION_S} to {MAX_DURATION_S}")
         issued_at = int(self._clock())
-        expires_at = issued_at + duration_s
+        expires_at = min(issued_at + duration_s, claims.expires_at)
         document = {"iat": issued_at, "exp": expires_at, "principal": claims.to_payload()}
         security_token = self._seal(json.dumps(document, separators=(",", ":")).encode("utf-8"))
         access = self.access_for(security_token)

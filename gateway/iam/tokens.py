@@ -140,23 +140,32 @@ class TokenService:
 
     def issue(self, *, user_id: str, user_name: str, domain_id: str, domain_name: str,
               project_id: str | None, project_name: str | None, methods: Sequence[str],
-              domain_owner: bool) -> tuple[str, TokenClaims]:
-        """A signed token and the claims it carries (a fresh `jti` each time, for revocation)."""
+              domain_owner: bool, not_after: int | None = None) -> tuple[str, TokenClaims]:
+        """A signed token and the claims it carries (a fresh `jti` each time, for revocation).
+        `not_after`: the parent credential's expiry (a token obtained with a token), which the
+        new token never outlives; otherwise it lives `ttl_s`."""
         issued_at = int(self._clock())
+        expires_at = issued_at + self._ttl_s
+        if not_after is not None:
+            expires_at = min(expires_at, not_after)
         claims = TokenClaims(
             token_id=uuid.uuid4().hex, user_id=user_id, user_name=user_name, domain_id=domain_id,
             domain_name=domain_name, project_id=project_id,
             project_name=project_name if project_id is not None else None, methods=tuple(methods),
-            issued_at=issued_at, expires_at=issued_at + self._ttl_s, domain_owner=domain_owner)
+            issued_at=issued_at, expires_at=expires_at, domain_owner=domain_owner)
         TokenClaims.from_payload(claims.to_payload())  # refuse to sign what verify() would reject
         token = jwt.encode({"iss": ISSUER, **claims.to_payload()}, self._keys.signing_key,
                            algorithm=self._keys.algorithm, headers={"kid": self._keys.signing_kid})
         return token, claims
 
-    def verify(self, token: str) -> TokenClaims:
-        """The claims of an authentic, unexpired token; otherwise TokenExpired / TokenError."""
+    def verify(self, token: str, *, cached_only: bool = False) -> TokenClaims:
+        """The claims of an authentic, unexpired token; otherwise TokenExpired / TokenError.
+        `cached_only`: refuse a token this replica has not verified before, without the
+        signature check (for callers from an IP over its failed-auth budget)."""
         claims = self._authentic.get(token) if isinstance(token, str) else None
         if claims is None:
+            if cached_only:
+                raise TokenError("token not accepted from this source now")
             claims = TokenClaims.from_payload(self._authentic_payload(token))
             self._remember(token, claims)
         now = self._clock()

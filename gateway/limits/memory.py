@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 
 from .lockout import FailureLockout
 from .model import LimitDecision, LimitRule, whole_seconds
+from .once import OnceKeys
 from .revocations import RevocationLog
 from .sliding_window import SlidingWindowLimiter
 
@@ -20,6 +21,7 @@ class MemoryStore:
         self._limiter = SlidingWindowLimiter()
         self._lockout = FailureLockout()
         self._revocations = RevocationLog()
+        self._once = OnceKeys()
 
     @property
     def tracked_keys(self) -> int:
@@ -50,6 +52,9 @@ class MemoryStore:
 
     async def revoked_since(self, cursor: float) -> tuple[list[str], float]:
         return self._revocations.since(cursor, self._clock())
+
+    async def claim_once(self, key: str, *, ttl_s: float) -> bool:
+        return self._once.claim(key, ttl_s, self._clock())
 
     async def ping(self) -> bool:
         return True

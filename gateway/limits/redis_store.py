@@ -6,6 +6,12 @@ Time comes from the server (`TIME` inside the scripts), so replicas with skewed 
 every window. The channel bounds every call by `timeout_s`; any failure surfaces as
 `StoreUnavailable`, which `ResilientStore` turns into a fallback or a 503. Keys carry TTLs equal
 to their window or lock time, so idle users cost nothing.
+
+Keys are built in `_key` alone, under a prefix `topology.key_prefix` chooses: on a Redis Cluster
+it is a hash tag (`{ddmgw}:rl:...`), so all keys share one slot and each script's keys are in
+the slot it runs in (`cluster.py`); one node and Sentinel keep the names they always had
+(`ddmgw:rl:...`), so replicas of an older release share lockouts and revocations with newer ones
+during a rolling upgrade.
 """
 from __future__ import annotations
 
@@ -18,11 +24,12 @@ from functools import lru_cache, partial
 from importlib import resources
 from typing import Any, Callable, Sequence
 
-from .channel import RedisChannel
+from .cluster import key_slot
 from .model import LimitDecision, LimitRule, RuleState, StoreUnavailable, whole_seconds
 from .redis_url import parse_redis_url
 from .resp import RespError, Word, encode_bulk_strings, encode_command
 from .sliding_window import retry_after
+from .topology import key_prefix, open_channel
 
 SCRIPTS = ("acquire", "record_failure", "lock_remaining", "revoke", "revoked_since")
 STATUS_ALLOWED, STATUS_REJECTED, STATUS_LOCKED = 1, 0, 2
@@ -58,15 +65,19 @@ class RedisStore:
     # Every call is bounded by the channel's per-batch deadline, so ResilientStore adds no timer.
     bounds_calls = True
 
-    def __init__(self, url: str, *, timeout_s: float = 0.05, prefix: str = "ddmgw:",
+    def __init__(self, url: str, *, timeout_s: float = 0.05, namespace: str = "ddmgw",
                  clock: Callable[[], float] | None = None) -> None:
         """`clock` is for tests only: it replaces the server's clock so windows can be exercised
         exactly without sleeping. Production leaves it None and the scripts read `TIME`.
         Raises ValueError for a URL it cannot honour (config validation reports it first)."""
-        self._prefix = prefix
+        address = parse_redis_url(url)
+        self._prefix = key_prefix(address, namespace)
         self._clock = clock
-        self._channel = RedisChannel(parse_redis_url(url), timeout_s=timeout_s)
         self._scripts = {name: LuaScript.load(name) for name in SCRIPTS}
+        # Every new connection loads the scripts up front (a promoted replica, a Cluster node
+        # that a MOVED or ASK points at); NOSCRIPT below still covers a SCRIPT FLUSH.
+        preload = [encode_command(["SCRIPT", "LOAD", script.source]) for script in self._scripts.values()]
+        self._channel = open_channel(address, timeout_s=timeout_s, slot=key_slot(namespace), greeting=preload)
         self._loading: dict[str, asyncio.Future[Any]] = {}
         self._hit_ids = itertools.count()
         self._instance = os.urandom(6).hex()  # makes hit ids unique across replicas
@@ -100,6 +111,11 @@ class RedisStore:
     async def revoked_since(self, cursor: float) -> tuple[list[str], float]:
         seq, ids = await self._run("revoked_since", self._revocation_keys(), [self._now_arg(), repr(cursor)])
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids], float(seq)
+
+    async def claim_once(self, key: str, *, ttl_s: float) -> bool:
+        """SET NX PX: atomic on the server, expiry on the server's clock."""
+        reply = await self._call(["SET", self._key("once", key), "1", "NX", "PX", max(1, int(ttl_s * 1000))])
+        return reply is not None
 
     async def ping(self) -> bool:
         return await self._call(["PING"]) == b"PONG"

@@ -31,10 +31,21 @@ FAILURES = (StoreUnavailable, TimeoutError, OSError)
 log = logging.getLogger("ddm_gateway.store")
 
 
+def error_kind(exc: BaseException) -> str:
+    """The `kind` label of ddmgw_store_errors_total: timeout, connection, or unavailable (the
+    store answered, but not usably: refused auth, an error reply...)."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, OSError):
+        return "connection"
+    return "unavailable"
+
+
 class ResilientStore:
     def __init__(self, primary: LimitStore, *, on_failure: str = "open", fallback: LimitStore | None = None,
                  replicas: int = 1, clock: Callable[[], float] = time.monotonic,
-                 breaker_open_s: float = 1.0, timeout_s: float = 0.2) -> None:
+                 breaker_open_s: float = 1.0, timeout_s: float = 0.2,
+                 on_error: Callable[[str], None] | None = None) -> None:
         if on_failure not in ON_FAILURE_POLICIES:
             raise ValueError(f"on_failure must be one of {ON_FAILURE_POLICIES}, not {on_failure!r}")
         if replicas < 1:
@@ -49,6 +60,7 @@ class ResilientStore:
         # gets no second timer per call here: that was a timer per request on the hot path.
         self._primary_bounds_calls = bool(getattr(primary, "bounds_calls", False))
         self._breaker = CircuitBreaker(breaker_open_s)
+        self._on_error = on_error   # told the kind of every failed call (the store error metric)
 
     @property
     def degraded(self) -> bool:
@@ -73,6 +85,10 @@ class ResilientStore:
 
     async def revoked_since(self, cursor: float) -> tuple[list[str], float]:
         return await self._call(lambda s: s.revoked_since(cursor), may_fall_back=False)
+
+    async def claim_once(self, key: str, *, ttl_s: float) -> bool:
+        """Falls back like the limits: a per-replica memory of claims while Redis is down."""
+        return await self._call(lambda s: s.claim_once(key, ttl_s=ttl_s))
 
     async def ping(self) -> bool:
         """Readiness probe; doubles as the half-open probe so recovery needs no traffic.
@@ -105,6 +121,8 @@ class ResilientStore:
                     async with asyncio.timeout(self._timeout_s):
                         result = await on_primary(self._primary)
             except FAILURES as exc:
+                if self._on_error is not None:
+                    self._on_error(error_kind(exc))
                 self._opened(exc)
             except BaseException:
                 self._breaker.abandoned()  # cancelled or a bug: no verdict on the store's health

@@ -65,12 +65,13 @@ class Observability:
                 for name, fut in waits.items()}
 
     def audit_decision(self, request_id: str, principal: Any, action: str, resource: str | None,
-                       allowed: bool, effect: str, deciding: Any, denied_actions: list[str]) -> None:
+                       allowed: bool, effect: str, deciding: Any, denied_actions: list[str],
+                       enterprise_project: str | None = None) -> None:
         self.metrics.decisions.inc(effect)
         if self.audit is None:
             return
-        self.audit.write_line(self.lines.audit(request_id, principal, action, resource, allowed, effect,
-                                               denied_actions, deciding))
+        self.audit.write_line(self.lines.audit(request_id, principal, action, resource, enterprise_project,
+                                               allowed, effect, denied_actions, deciding))
 
 
 def _settle(future: "asyncio.Future[BaseException | None]", error: BaseException | None) -> None:
@@ -94,6 +95,7 @@ def log_access(request: web.Request, response: web.StreamResponse, notes: Reques
     if obs.access is not None:
         obs.access.write_line(obs.lines.access(
             notes.request_id, notes.source_ip or request.remote, request.method, request.path,
-            notes.principal, action, notes.decision_effect, notes.ratelimit_outcome, notes.upstream_status,
-            response.status, response.body_length if response.prepared else response.content_length,
+            notes.principal, action, notes.decision_effect, notes.enterprise_project,
+            notes.ratelimit_outcome, notes.upstream_status, response.status,
+            response.body_length if response.prepared else response.content_length,
             time.perf_counter() - started))

@@ -82,26 +82,29 @@ class LineFormat:
         return text
 
     def access(self, request_id: str, source_ip: str | None, method: str, path: str, principal: Any,
-               action: str, decision: str | None, ratelimit: str | None, upstream_status: int | None,
-               status: int, size: int | None, latency_s: float) -> str:
+               action: str, decision: str | None, enterprise_project: str | None, ratelimit: str | None,
+               upstream_status: int | None, status: int, size: int | None, latency_s: float) -> str:
         who = self._last_text if principal is self._last else self.principal(principal)
         micros = int(latency_s * 1_000_000)
         return (f'{{"time":"{self.now_iso(time.time())}","request_id":{quote(request_id)},'
                 f'"source_ip":{"null" if source_ip is None else quote(source_ip)},"method":{quote(method)},'
                 f'"path":{quote(path)}{who},"action":{quote(action)},'
                 f'"decision":{"null" if decision is None else quote(decision)},'
+                f'"enterprise_project":{"null" if enterprise_project is None else quote(enterprise_project)},'
                 f'"ratelimit":{"null" if ratelimit is None else quote(ratelimit)},'
                 f'"upstream_status":{"null" if upstream_status is None else upstream_status},'
                 f'"status":{status},"bytes":{"null" if size is None else size},'
                 f'"latency_ms":{micros // 1000}.{_THREE_DIGITS[micros % 1000]}}}')
 
-    def audit(self, request_id: str, principal: Any, action: str, resource: str | None, allowed: bool,
-              effect: str, denied_actions: Iterable[str], deciding: Iterable[tuple[str, int]]) -> str:
+    def audit(self, request_id: str, principal: Any, action: str, resource: str | None,
+              enterprise_project: str | None, allowed: bool, effect: str, denied_actions: Iterable[str],
+              deciding: Iterable[tuple[str, int]]) -> str:
         who = self._last_text if principal is self._last else self.principal(principal)
         denied = ",".join(map(quote, denied_actions))
         statements = ",".join([f'{{"policy":{quote(policy)},"statement":{index}}}'
                                for policy, index in deciding])
         return (f'{{"time":"{self.now_iso(time.time())}","request_id":{quote(request_id)}{who},'
                 f'"action":{quote(action)},"resource":{"null" if resource is None else quote(resource)},'
+                f'"enterprise_project":{"null" if enterprise_project is None else quote(enterprise_project)},'
                 f'"decision":"{"allow" if allowed else "deny"}","effect":{quote(effect)},'
                 f'"denied_actions":[{denied}],"deciding":[{statements}]}}')

@@ -5,6 +5,7 @@ histogram, rendered on the admin port; increments are dict updates on the event 
 """
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from typing import Iterable
 
@@ -15,6 +16,16 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def number(value: float) -> str:
+    """Exact sample text: integers as integers (a counter at 1234567 is not `1.23457e+06`),
+    anything else as the shortest float that reads back the same."""
+    if math.isfinite(value) and value == int(value):
+        return str(int(value))
+    if math.isnan(value):
+        return "NaN"
+    return repr(float(value)) if math.isfinite(value) else ("+Inf" if value > 0 else "-Inf")
 
 
 def _labels(names: tuple[str, ...], values: LabelValues, extra: str = "") -> str:
@@ -36,7 +47,7 @@ class Counter:
 
     def render(self) -> Iterable[str]:
         for labels, value in sorted(self.values.items()):
-            yield f"{self.name}{_labels(self.label_names, labels)} {value:g}"
+            yield f"{self.name}{_labels(self.label_names, labels)} {number(value)}"
 
 
 class Gauge(Counter):
@@ -70,10 +81,41 @@ class Histogram:
             for bound, count in zip(self.buckets, series):
                 cumulative += count
                 le = f'le="{bound:g}"'
-                yield f"{self.name}_bucket{_labels(self.label_names, labels, le)} {cumulative:g}"
-            yield f"{self.name}_bucket{_labels(self.label_names, labels, INF_LABEL)} {series[-1]:g}"
-            yield f"{self.name}_sum{_labels(self.label_names, labels)} {series[-2]:g}"
-            yield f"{self.name}_count{_labels(self.label_names, labels)} {series[-1]:g}"
+                yield f"{self.name}_bucket{_labels(self.label_names, labels, le)} {number(cumulative)}"
+            yield f"{self.name}_bucket{_labels(self.label_names, labels, INF_LABEL)} {number(series[-1])}"
+            yield f"{self.name}_sum{_labels(self.label_names, labels)} {number(series[-2])}"
+            yield f"{self.name}_count{_labels(self.label_names, labels)} {number(series[-1])}"
+
+
+# One process's samples as plain data: metric name -> rows of (label values, value), the value
+# a float, or a histogram's series (bucket counts..., sum, count). What `--workers` hands from
+# each worker to the parent (as JSON; `snapshot_from_json` checks the shape on the way back).
+Sample = float | tuple[float, ...]
+Snapshot = dict[str, list[tuple[LabelValues, Sample]]]
+
+
+def snapshot_from_json(data: object) -> Snapshot:
+    """The inverse of `json.dumps(metrics.snapshot())`; ValueError for anything else."""
+    if not isinstance(data, dict):
+        raise ValueError("a metrics snapshot is an object")
+    out: Snapshot = {}
+    for name, rows in data.items():
+        if not isinstance(name, str) or not isinstance(rows, list):
+            raise ValueError("bad metrics snapshot")
+        out[name] = [_row(row) for row in rows]
+    return out
+
+
+def _row(row: object) -> tuple[LabelValues, Sample]:
+    if not (isinstance(row, list) and len(row) == 2 and isinstance(row[0], list)
+            and all(isinstance(label, str) for label in row[0])):
+        raise ValueError("bad metrics snapshot row")
+    labels, value = tuple(row[0]), row[1]
+    if isinstance(value, (int, float)):
+        return labels, float(value)
+    if isinstance(value, list) and all(isinstance(item, (int, float)) for item in value):
+        return labels, tuple(float(item) for item in value)
+    raise ValueError("bad metrics snapshot value")
 
 
 class GatewayMetrics:
@@ -85,8 +127,13 @@ class GatewayMetrics:
         self.ratelimit_rejections = Counter("ddmgw_ratelimit_rejections_total",
                                             "Requests refused by a rate limit, by policy.", ("policy",))
         self.decisions = Counter("ddmgw_policy_decisions_total", "Authorization decisions.", ("effect",))
-        self.store_errors = Counter("ddmgw_store_errors_total", "Shared store calls that failed.")
+        self.store_errors = Counter("ddmgw_store_errors_total", "Shared store calls that failed, by kind.",
+                                    ("kind",))
         self.store_degraded = Gauge("ddmgw_store_degraded", "1 while the limiter runs on its fallback.")
+        self.enterprise_project_lookups = Counter(
+            "ddmgw_enterprise_project_lookups_total",
+            "Instance enterprise-project lookups: hit (cache), miss (asked DDM), failure (DDM could not say).",
+            ("result",))
         self.upstream_latency = Histogram("ddmgw_upstream_latency_seconds", "Upstream response time.",
                                           ("action",))
         self.access_log_dropped = Counter("ddmgw_access_log_dropped_total",
@@ -99,8 +146,36 @@ class GatewayMetrics:
 
     def all(self) -> tuple[Counter | Gauge | Histogram, ...]:
         return (self.requests, self.auth_failures, self.ratelimit_rejections, self.decisions,
-                self.store_errors, self.store_degraded, self.upstream_latency, self.access_log_dropped,
-                self.audit_log_sync_writes)
+                self.store_errors, self.store_degraded, self.upstream_latency,
+                self.enterprise_project_lookups, self.access_log_dropped, self.audit_log_sync_writes)
+
+    def snapshot(self) -> Snapshot:
+        out: Snapshot = {}
+        for metric in self.all():
+            if isinstance(metric, Histogram):
+                out[metric.name] = [(labels, tuple(series)) for labels, series in metric.series.items()]
+            else:
+                out[metric.name] = list(metric.values.items())
+        return out
+
+    def add(self, snapshot: Snapshot, *, gauges: bool) -> None:
+        """Adds another process's samples: counters and histograms sum; gauges (when `gauges`)
+        keep the highest value (ddmgw_store_degraded: 1 if any worker is degraded). Rows of the
+        wrong shape for their metric are skipped."""
+        for metric in self.all():
+            for labels, value in snapshot.get(metric.name, ()):
+                if isinstance(metric, Histogram):
+                    if isinstance(value, tuple) and len(value) == len(metric.buckets) + 2:
+                        series = metric.series.setdefault(labels, [0.0] * len(value))
+                        for index, count in enumerate(value):
+                            series[index] += count
+                elif isinstance(value, tuple):
+                    continue
+                elif isinstance(metric, Gauge):
+                    if gauges:
+                        metric.values[labels] = max(metric.values.get(labels, value), value)
+                else:
+                    metric.values[labels] = metric.values.get(labels, 0.0) + value
 
     def render(self) -> str:
         lines: list[str] = []

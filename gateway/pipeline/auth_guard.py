@@ -1,8 +1,12 @@
 """Per-source-IP limit on failed authentications, at zero cost for good requests.
 
 A failure records a hit in the shared store under the IP's rule; once the IP is over its budget
-the replica remembers it locally until the window frees a slot, and later requests from it are
-refused before any signature or token is checked (no CPU burnt, no log flood).
+the replica remembers it locally until the window frees a slot. While it is, the IP's floods
+cost little, yet valid callers behind the same NAT or load balancer keep working:
+- a token is accepted only if this replica already verified it once (no new ECDSA check);
+- an AK/SK signature is still verified (one HMAC, cheap) and passes when it is right;
+- every failure (unknown AK, bad signature, unknown token) is answered 429, not 401;
+- a password login, whose check is the deliberately slow scrypt, is refused before it (`check`).
 """
 from __future__ import annotations
 
@@ -21,15 +25,26 @@ class FailedAuthGuard:
         self._clock = clock
         self._blocked_until: dict[str, float] = {}
 
+    def over_budget(self, ip: str) -> bool:
+        return bool(self._blocked_until) and self._remaining(ip) > 0
+
     def check(self, ip: str) -> None:
+        """Refuses (429) anything from an IP over its budget (password logins)."""
+        if self._remaining(ip) > 0:
+            raise self.refusal(ip)
+
+    def refusal(self, ip: str) -> GatewayError:
+        return _too_many(self._per_minute, self._remaining(ip))
+
+    def _remaining(self, ip: str) -> float:
         until = self._blocked_until.get(ip)
         if until is None:
-            return
+            return 0.0
         remaining = until - self._clock()
         if remaining <= 0:
             del self._blocked_until[ip]
-            return
-        raise _too_many(self._per_minute, remaining)
+            return 0.0
+        return remaining
 
     async def record_failure(self, ip: str) -> None:
         rule = LimitRule("ip", f"authfail:{ip}", self._per_minute)

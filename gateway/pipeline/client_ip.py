@@ -1,4 +1,10 @@
-"""The source IP of a request: the peer, or X-Forwarded-For when the peer is a trusted proxy."""
+"""The source IP of a request: the peer, or X-Forwarded-For when the peer is a trusted proxy.
+
+RFC 7239 practice (section 5.2 and the same rule for X-Forwarded-For): every X-Forwarded-For
+line is one list, joined in order, each proxy appending to its end; walking it from the right,
+the first address that is not one of our trusted proxies is the client. What comes before that
+address was written by the client itself and is never believed, however many lines it sent.
+"""
 from __future__ import annotations
 
 import ipaddress
@@ -13,7 +19,7 @@ def source_ip(request: web.Request, trusted_proxies: Sequence[Network]) -> str:
     peer = request.remote or ""
     if not trusted_proxies or not _is_trusted(peer, trusted_proxies):
         return peer
-    forwarded = request.headers.get("X-Forwarded-For", "")
+    forwarded = ",".join(request.headers.getall("X-Forwarded-For", ()))
     # Walk from the nearest hop back; the first address not ours is the client.
     for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
         if not _valid_ip(hop):

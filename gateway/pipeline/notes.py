@@ -18,6 +18,7 @@ class RequestNotes:
     principal: Any = None          # gateway.principal.Principal once authenticated
     ratelimit_outcome: str | None = None   # allowed | rejected
     decision_effect: str | None = None     # allow | owner | deny ...
+    enterprise_project: str | list[str] | None = None   # decided in; a filtered list: those shown
     upstream_status: int | None = None
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from ..errors import GatewayError
 from ..limits import LimitDecision, LimitRule, StoreUnavailable
-from ..principal import AUTH_AKSK, Principal
+from ..principal import Principal
 from ..services import Services
-from .authenticate import lock_key_for, unauthorized
+from .authenticate import lock_key_of, unauthorized
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -19,7 +19,7 @@ async def rate_limit(principal: Principal, services: Services) -> Headers:
     per_user = limits.users.get(principal.user_name, limits.per_user_per_minute)
     rules = (LimitRule("user", principal.limit_key, per_user),
              LimitRule("global", "global", limits.global_per_minute))
-    lock_key = lock_key_for(principal.access_key) if principal.auth_method == AUTH_AKSK and principal.access_key else None
+    lock_key = lock_key_of(principal)
     try:
         decision = await services.store.acquire(rules, lock_key=lock_key)
     except StoreUnavailable:

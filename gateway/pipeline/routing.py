@@ -1,4 +1,5 @@
-"""Stage 2: which DDM operation this is, from the one shared path canonicalization."""
+"""Stage 2: which DDM operation this is, from the one shared path canonicalization; path
+parameters outside their allowed form (routes.yaml `parameter_forms`) are 400 here."""
 from __future__ import annotations
 
 from aiohttp import web
@@ -19,4 +20,7 @@ def route_request(request: web.Request, catalog: RouteCatalog) -> RouteMatch:
     match = catalog.match(request.method, ("",) + segments)
     if match is None:
         raise GatewayError.of("not_found")
+    if match.bad_parameter is not None:   # a dot-segment, a backslash...: refused before the action counts
+        raise GatewayError.of("bad_request",
+                              f"Bad request path: path parameter {match.bad_parameter} is malformed")
     return match

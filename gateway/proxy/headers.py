@@ -23,11 +23,21 @@ SET_BY_PROXY: frozenset[str] = frozenset({
     "host", "content-length", "expect", "x-request-id", "forwarded",
     "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
 })
+# Client-sent claims about the client or the request that no hop of ours vouches for: other
+# proxies' spellings of the source address and scheme, and method overrides (the gateway
+# authorized the request line's method, not the one a header names). Dropped, not refused.
+NOT_FORWARDED: frozenset[str] = frozenset({
+    "x-real-ip", "true-client-ip", "x-client-ip", "x-cluster-client-ip", "cf-connecting-ip",
+    "fastly-client-ip", "x-originating-ip", "x-remote-ip", "x-remote-addr", "x-forwarded",
+    "forwarded-for", "x-forwarded-server", "x-forwarded-port", "x-forwarded-prefix",
+    "x-forwarded-scheme", "x-forwarded-ssl", "x-url-scheme", "x-original-url", "x-rewrite-url",
+    "x-original-host", "x-host", "x-http-method-override", "x-http-method", "x-method-override",
+})
 # Answered by the gateway (the id is the gateway's).
 RESPONSE_SET_BY_PROXY: frozenset[str] = frozenset({"x-request-id"})
 # Precomputed per direction and mode: the hot path only adds a rare `Connection` token list.
-_DROP_WITH_CREDENTIALS = HOP_BY_HOP | SET_BY_PROXY | CLIENT_CREDENTIALS
-_DROP_KEEPING_CREDENTIALS = HOP_BY_HOP | SET_BY_PROXY
+_DROP_WITH_CREDENTIALS = HOP_BY_HOP | SET_BY_PROXY | NOT_FORWARDED | CLIENT_CREDENTIALS
+_DROP_KEEPING_CREDENTIALS = HOP_BY_HOP | SET_BY_PROXY | NOT_FORWARDED
 _DROP_FROM_RESPONSE = HOP_BY_HOP | RESPONSE_SET_BY_PROXY
 _DROP_FROM_BUFFERED_RESPONSE = _DROP_FROM_RESPONSE | {"content-length"}  # the server recomputes it
 
@@ -72,6 +82,18 @@ def _kept(pairs: Headers, dropped: frozenset[str]) -> list[tuple[str, str]]:
     if "connection" in lowered:
         dropped = dropped | connection_tokens(pairs)
     return [pair for pair, name in zip(pairs, lowered) if name not in dropped]
+
+
+def without_reflections(headers: Headers, secrets: tuple[str, ...]) -> tuple[Headers, frozenset[str]]:
+    """`headers` minus the lines whose value contains one of `secrets` (the gateway's own
+    upstream token or signature that DDM, or something in front of it, echoed back), and the
+    lowercased names of the lines dropped (other lines of the same name stay)."""
+    joined = "\n".join([value for _, value in headers])    # one search in the common case: none
+    if not any(secret in joined for secret in secrets):
+        return headers, frozenset()
+    kept = tuple(pair for pair in headers if not any(secret in pair[1] for secret in secrets))
+    dropped = frozenset(name.lower() for name, value in headers if (name, value) not in kept)
+    return kept, dropped
 
 
 def merge_duplicates(headers: Headers) -> Headers:

@@ -15,8 +15,9 @@ import asyncio
 from typing import AsyncIterable, AsyncIterator, Callable
 
 from .http1_head import (FRAMING_CHUNKED, FRAMING_LENGTH, FRAMING_NONE, MAX_CHUNK_LINE_BYTES,
-                         MAX_HEAD_BYTES, MalformedResponse, ResponseHead, parse_chunk_size,
-                         parse_response_head)
+                         MAX_HEAD_BYTES, MAX_HEAD_LINE_BYTES, MAX_INTERIM_RESPONSES, MAX_TRAILER_LINES,
+                         MalformedResponse, ResponseHead, parse_chunk_size, parse_response_head,
+                         parse_trailer)
 
 READ_PAUSE_BYTES = 256 * 1024   # stop reading from the socket while this much is unconsumed
 SMALL_WRITE_BYTES = 64 * 1024   # a body up to this size is joined to the head: one write
@@ -43,7 +44,10 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
         self.loop = self._loop = loop
-        self._timeout_s = timeout_s
+        self._timeout_s = timeout_s   # the silence allowed per wait when no `deadline` is set
+        # An absolute end for every wait (loop time): the pool sets it per exchange, so a peer
+        # dribbling bytes cannot stretch the head past it; None while a body is streamed.
+        self.deadline: float | None = None
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._closed = False
@@ -87,6 +91,13 @@ class Connection(asyncio.Protocol):
             self._drain.set_result(None)
         self._drain = None
 
+    def transport(self) -> asyncio.Transport:
+        return self._require_open()
+
+    def upgraded(self, transport: asyncio.Transport) -> None:
+        """TLS now runs over the old transport (a proxy's CONNECT tunnel): write to this one."""
+        self._transport = transport
+
     # -- state ------------------------------------------------------------------------------
     @property
     def reusable(self) -> bool:
@@ -123,8 +134,8 @@ class Connection(asyncio.Protocol):
 
     # -- reading ----------------------------------------------------------------------------
     async def read_head(self, method: str) -> ResponseHead:
-        """The next final response head (interim 1xx answers skipped)."""
-        while True:
+        """The next final response head (up to MAX_INTERIM_RESPONSES interim 1xx answers skipped)."""
+        for _ in range(MAX_INTERIM_RESPONSES + 1):
             end = await self._find(b"\r\n\r\n", MAX_HEAD_BYTES, "response head too large")
             raw = self._take(end + 4)[:-4]
             head = parse_response_head(bytes(raw), method=method)
@@ -132,6 +143,7 @@ class Connection(asyncio.Protocol):
                 return head
             if head.status == 101:
                 raise MalformedResponse("protocol switch (101) is not supported")
+        raise MalformedResponse("too many interim responses")
 
     async def read_exactly(self, size: int) -> bytes:
         """`size` bytes, buffered whole (the caller bounds `size`): reading is never paused here."""
@@ -180,14 +192,18 @@ class Connection(asyncio.Protocol):
         return taken
 
     async def _wait_for_data(self) -> None:
-        """Silence for timeout_s is UpstreamTimeout. Each wait only moves the deadline: the
-        connection's one timer, armed when none is pending, re-arms itself if it fires early (a
-        timer per wait cost as much as the rest of the wait)."""
+        """UpstreamTimeout at `deadline`, or after timeout_s of silence when there is none. Each
+        wait only moves the deadline: the connection's one timer, armed when none is pending (or
+        when it would fire too late), re-arms itself if it fires early (a timer per wait cost
+        as much as the rest of the wait)."""
         loop = self._loop
         waiter = self._waiter = loop.create_future()
-        self._deadline = loop.time() + self._timeout_s
-        if self._timer is None:
-            self._timer = loop.call_at(self._deadline, self._check_deadline)
+        deadline = self._deadline = self.deadline if self.deadline is not None else loop.time() + self._timeout_s
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = loop.call_at(deadline, self._check_deadline)
         try:
             await waiter
         finally:
@@ -251,6 +267,11 @@ class Response:
     def reusable(self) -> bool:
         return self.complete and self.keep_alive and self.connection.reusable
 
+    def stream_body(self) -> None:
+        """The body is relayed as it comes: from now on only silence (the read timeout) ends it,
+        not the exchange's deadline (a long healthy download is fine)."""
+        self.connection.deadline = None
+
     def release(self) -> None:
         """Done with this answer: the pool keeps or closes the connection (idempotent)."""
         on_release, self.on_release = self.on_release, None
@@ -307,8 +328,7 @@ class Response:
         while True:
             size = parse_chunk_size(await connection.read_line(MAX_CHUNK_LINE_BYTES))
             if size == 0:
-                while await connection.read_line(MAX_HEAD_BYTES):   # trailers: dropped
-                    pass
+                await self._trailers()
                 self.complete = True
                 return
             while size > 0:
@@ -319,6 +339,15 @@ class Response:
                 yield piece
             if await connection.read_line(2) != b"":
                 raise MalformedResponse("chunk data longer than its size")
+
+    async def _trailers(self) -> None:
+        """Trailer lines are read, checked and dropped (at most MAX_TRAILER_LINES)."""
+        for _ in range(MAX_TRAILER_LINES + 1):
+            line = await self.connection.read_line(MAX_HEAD_LINE_BYTES)
+            if not line:
+                return
+            parse_trailer(line)
+        raise MalformedResponse("too many trailer lines")
 
 
 def _chunk(data: bytes) -> bytes:

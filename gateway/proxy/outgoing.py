@@ -35,4 +35,8 @@ class UpstreamAuth(Protocol):
     def rejected(self, sent: OutgoingRequest) -> None:
         """The upstream answered 401 to `sent`: drop whatever credential it carried, if cached."""
 
+    def credentials(self, sent: OutgoingRequest) -> tuple[str, ...]:
+        """The gateway's own secrets `sent` carries (a token, a signature): an answer that
+        reflects one must not hand it to the client."""
+
     async def close(self) -> None: ...

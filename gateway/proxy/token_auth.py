@@ -74,8 +74,10 @@ def tokens_url(iam_url: str) -> str:
     return base + "/auth/tokens?nocatalog=true"
 
 
-def default_session_factory() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+def default_session_factory(*, trust_env: bool = True) -> aiohttp.ClientSession:
+    """The upstream IAM's session; `trust_env`: HTTP(S)_PROXY / NO_PROXY apply (aiohttp tunnels
+    https through CONNECT), as for the upstream itself (`upstream.trust_env`)."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10), trust_env=trust_env)
 
 
 class TokenUpstreamAuth:
@@ -126,6 +128,12 @@ class TokenUpstreamAuth:
         used = next((value for name, value in sent.headers if name.lower() == _TOKEN_HEADER.lower()), None)
         if self._cached is not None and used == self._cached.value:
             self._cached = None
+
+    def credentials(self, sent: OutgoingRequest) -> tuple[str, ...]:
+        for name, value in reversed(sent.headers):   # `apply` put it last
+            if name == _TOKEN_HEADER:
+                return (value,)
+        return ()
 
     async def close(self) -> None:
         if self._refresh is not None and not self._refresh.done():

@@ -7,11 +7,12 @@ knows which mode runs. `token` lives in `token_auth.py` (it does I/O and caching
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 import signer
 
-from .headers import merge_duplicates, without
+from .headers import merge_duplicates, value_of, without
 from .outgoing import Clock, OutgoingRequest, UpstreamAuth
 from .token_auth import TokenUpstreamAuth, default_session_factory
 
@@ -57,6 +58,13 @@ class AkSkUpstreamAuth:
     def rejected(self, sent: OutgoingRequest) -> None:
         return None
 
+    def credentials(self, sent: OutgoingRequest) -> tuple[str, ...]:
+        """The signature (an hour's replayable proof of the SK for this request)."""
+        authorization = value_of(sent.headers, "Authorization") or ""
+        _, found, rest = authorization.partition("Signature=")
+        signature = rest.split(",", 1)[0].strip()
+        return (signature,) if found and signature else ()
+
     async def close(self) -> None:
         return None
 
@@ -72,6 +80,9 @@ class _AddsNothing:
 
     def rejected(self, sent: OutgoingRequest) -> None:
         return None
+
+    def credentials(self, sent: OutgoingRequest) -> tuple[str, ...]:
+        return ()   # nothing of the gateway's own (passthrough forwards the client's)
 
     async def close(self) -> None:
         return None
@@ -92,15 +103,16 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def upstream_auth_from_config(cfg: Any, *, clock: Clock = utc_now) -> UpstreamAuth:
-    """The mode named by `upstream.auth.mode`; `cfg` is duck-typed (gateway.config's object)."""
+def upstream_auth_from_config(cfg: Any, *, clock: Clock = utc_now, trust_env: bool = True) -> UpstreamAuth:
+    """The mode named by `upstream.auth.mode`; `cfg` is duck-typed (gateway.config's object).
+    `trust_env`: the token mode's IAM calls honour HTTP(S)_PROXY / NO_PROXY."""
     mode = str(getattr(cfg, "mode", "none") or "none").lower()
     if mode == "aksk":
         return AkSkUpstreamAuth(cfg.ak, cfg.sk, clock=clock,
                                 algorithm=getattr(cfg, "algorithm", None) or "SDK-HMAC-SHA256")
     if mode == "token":
         return TokenUpstreamAuth(
-            default_session_factory, iam_url=cfg.iam_url, user_name=cfg.user_name,
+            partial(default_session_factory, trust_env=trust_env), iam_url=cfg.iam_url, user_name=cfg.user_name,
             password=cfg.password, domain_name=cfg.domain_name,
             project_id=getattr(cfg, "project_id", None), project_name=getattr(cfg, "project_name", None),
             clock=clock)
