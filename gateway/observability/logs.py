@@ -4,12 +4,13 @@ Both lines are built from the Principal, the route and the response status; no h
 token or secret is ever passed in, so nothing secret can reach a log by construction. The lines
 are written off the request path by writer.py.
 
-Formatted on the event loop, so cheaply: the keys are fixed, so each line is a %-template of
+Formatted on the event loop, so cheaply: the keys are fixed, so each line is an f-string of
 its keys with every string value quoted by the standard library's C JSON string encoder
 (`encode_basestring_ascii`: the escapes and quotes `json.dumps` would write). Building a dict
-and running the general encoder over it cost four times as many instructions per line. The
-output is exactly `writer.ENCODER.encode` of the same record (tests/test_logs_writer.py checks it
-on arbitrary strings). ASCII only: a client-chosen path may carry U+2028, U+0085 or other
+and running the general encoder over it cost about twice the instructions per line. The audit
+line is exactly `writer.ENCODER.encode` of the same record; the access line too, except that
+`latency_ms` always has three decimals ("1.200" for 1.2); tests/test_logs_writer.py checks both
+on arbitrary strings. ASCII only: a client-chosen path may carry U+2028, U+0085 or other
 characters that many log readers take for line breaks; escaped, one record is one line.
 """
 from __future__ import annotations

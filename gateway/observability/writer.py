@@ -1,11 +1,12 @@
-"""Log lines off the request path: encoded on the event loop, written in batches by a thread.
+"""Log lines off the request path: formatted on the event loop, written in batches by a thread.
 
-On the loop a record costs one JSON encode and a list append. The lines of one loop tick are
-joined and handed to the log's writer thread at the end of the tick (one lock and one wake-up per
-tick, not per line); the thread writes each hand-off with one `os.write`, so a slow disk or a
-full pipe never stalls a request. Measured against the alternatives in bench/RESULTS.md (sixth
-pass): a `QueueHandler`-style put per record wakes the thread once per line, and one write per
-tick on the loop itself keeps the disk on the request path.
+On the loop a line costs its formatting (logs.py) and a list append. At the end of the loop
+tick the lines of each log are joined and handed, without a lock, to one writer thread shared
+by the access and the audit log (one wake-up per tick, not per line); the thread writes each
+log's hand-offs with one `os.write`, so a slow disk or a full pipe never stalls a request.
+Measured against the alternatives in bench/RESULTS.md (issue 24; `python -m bench.bench_logs`):
+the standard library's QueueHandler -> QueueListener costs twice as much per line, and one
+write per tick on the loop itself is as cheap but keeps the disk on the request path.
 
 The queue is bounded (`capacity` lines handed over but not yet written, plus the current tick's):
 - `drop_when_full=True` (the access log): a line that finds the queue full is dropped and counted
@@ -45,7 +46,8 @@ ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str
 
 
 class Target(Protocol):
-    """Where one log's batches go: written from the writer thread only."""
+    """Where one log's batches go: written under that log's I/O lock (the thread, or the loop
+    when the audit queue is full)."""
 
     def write(self, text: str) -> None: ...
     def reopen(self) -> None: ...
