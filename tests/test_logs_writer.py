@@ -219,13 +219,13 @@ def _one_ascii_line(line: str) -> dict[str, object]:
 
 @settings(max_examples=100, deadline=None)
 @given(request_id=TEXT, source_ip=OPTIONAL, method=TEXT, path=TEXT, principal=principals(), action=TEXT,
-       decision=OPTIONAL, enterprise_project=OPTIONAL, ratelimit=OPTIONAL,
+       decision=OPTIONAL, enterprise_project=OPTIONAL | st.lists(TEXT, max_size=3), ratelimit=OPTIONAL,
        upstream=st.none() | st.integers(100, 599),
        status=st.integers(100, 599), size=st.none() | st.integers(0, 2**40), micros=st.integers(0, 10**9))
 def test_the_access_line_is_the_record_as_json(request_id: str, source_ip: str | None, method: str, path: str,
                                                principal: Principal | None, action: str, decision: str | None,
-                                               enterprise_project: str | None, ratelimit: str | None,
-                                               upstream: int | None, status: int,
+                                               enterprise_project: str | list[str] | None,
+                                               ratelimit: str | None, upstream: int | None, status: int,
                                                size: int | None, micros: int) -> None:
     line = LineFormat().access(request_id, source_ip, method, path, principal, action, decision,
                                enterprise_project, ratelimit, upstream, status, size, (micros + 0.5) / 1e6)

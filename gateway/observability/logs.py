@@ -35,6 +35,15 @@ def _text(value: str | None) -> str:
     return "null" if value is None else quote(value)
 
 
+def _text_or_texts(value: str | list[str] | None) -> str:
+    """A string, a list of strings (a filtered list's enterprise projects) or null."""
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return quote(value)
+    return "[" + ",".join(map(quote, value)) + "]"
+
+
 def principal_json(principal: Any) -> str:
     """The principal's fields as `,"key":value` pairs to splice into a line; "" without one."""
     if principal is None:
@@ -83,7 +92,8 @@ class LineFormat:
         return text
 
     def access(self, request_id: str, source_ip: str | None, method: str, path: str, principal: Any,
-               action: str, decision: str | None, enterprise_project: str | None, ratelimit: str | None,
+               action: str, decision: str | None, enterprise_project: str | list[str] | None,
+               ratelimit: str | None,
                upstream_status: int | None, status: int, size: int | None, latency_s: float) -> str:
         who = self._last_text if principal is self._last else self.principal(principal)
         micros = int(latency_s * 1_000_000)
@@ -91,7 +101,7 @@ class LineFormat:
                 f'"source_ip":{"null" if source_ip is None else quote(source_ip)},"method":{quote(method)},'
                 f'"path":{quote(path)}{who},"action":{quote(action)},'
                 f'"decision":{"null" if decision is None else quote(decision)},'
-                f'"enterprise_project":{"null" if enterprise_project is None else quote(enterprise_project)},'
+                f'"enterprise_project":{_text_or_texts(enterprise_project)},'
                 f'"ratelimit":{"null" if ratelimit is None else quote(ratelimit)},'
                 f'"upstream_status":{"null" if upstream_status is None else upstream_status},'
                 f'"status":{status},"bytes":{"null" if size is None else size},'
