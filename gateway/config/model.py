@@ -180,6 +180,7 @@ class LoggingConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool | Path = True     # True: stdout, False: off, Path: append to that file
     audit_log: Path | None = None
+    queue_lines: int = 10_000          # per log: lines waiting for the writer thread (access: then dropped)
 
 
 @dataclass(frozen=True)

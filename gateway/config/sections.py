@@ -23,6 +23,7 @@ AK_PATTERN = r"[A-Za-z0-9]{1,64}"
 PORT_MAX = 65535
 LOG_LEVELS = ("debug", "info", "warning", "error")
 STDOUT_NAMES = ("stdout", "-")
+QUEUE_LINES_MAX = 1_000_000   # logging.queue_lines: memory is bounded by this times a line's size
 
 
 def listen_section(node: Node | None, sources: Sources) -> ListenConfig:
@@ -287,6 +288,7 @@ def logging_section(node: Node | None, sources: Sources) -> LoggingConfig:
         level=node.string("level", defaults.level, choices=LOG_LEVELS),
         access_log=_access_log(node, sources),
         audit_log=optional_path(node, "audit_log", sources),
+        queue_lines=node.integer("queue_lines", defaults.queue_lines, maximum=QUEUE_LINES_MAX),
     )
     node.finish()
     return config
