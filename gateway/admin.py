@@ -21,6 +21,7 @@ def create_admin_app(public_app: web.Application) -> web.Application:
     admin.router.add_get("/readyz", readyz)
     admin.router.add_get("/metrics", metrics)
     admin.router.add_get("/metrics/state", metrics_state)
+    admin.router.add_post("/logs/reopen", reopen_logs)
     return admin
 
 
@@ -81,3 +82,15 @@ def _current_metrics(public: web.Application) -> GatewayMetrics:
     metrics: GatewayMetrics = services.observability.metrics
     metrics.store_degraded.set(1.0 if services.store.degraded else 0.0)
     return metrics
+
+
+async def reopen_logs(request: web.Request) -> web.Response:
+    """Reopens the access and audit log files (after logrotate renamed them; SIGUSR1 does the
+    same). 200 once every log writes to its new file; 503 with the reason per log otherwise."""
+    public = request.app[PUBLIC_APP]
+    if SERVICES not in public:
+        return web.json_response({"status": "starting"}, status=503)
+    logs = await public[SERVICES].observability.reopen()
+    done = all(state == "reopened" for state in logs.values())
+    return web.json_response({"status": "reopened" if done else "failed", "logs": logs},
+                             status=200 if done else 503)

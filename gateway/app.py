@@ -26,6 +26,7 @@ from .pipeline.ddm import handle_ddm
 from .pipeline.expect import expect_within
 from .observability.access import OBSERVABILITY, Observability
 from .pipeline.request_id import with_request_id
+from .pipeline.usage import USAGE_PATH, handle_usage
 from .proxy.client import PoolLimits, UpstreamClient
 from .proxy.upstream_auth import NoUpstreamAuth, upstream_auth_from_config
 from .revocation import RevocationCache
@@ -40,6 +41,7 @@ def create_app(config: Any, *, upstream_url: str | None = None, clock: Clock = t
     app = web.Application()
     app[EDGE_LIMITS] = EdgeLimits.from_listen(config.listen)
     add_iam_routes(app, wrap=with_request_id)
+    app.router.add_get(USAGE_PATH, with_request_id(handle_usage))
     app.router.add_route("*", "/{tail:[\\s\\S]*}", with_request_id(handle_ddm),   # any path, newlines too
                          expect_handler=expect_within(_max_body_bytes))
     app.cleanup_ctx.append(_services_context(config, upstream_url, clock, runtime))

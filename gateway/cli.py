@@ -1,4 +1,4 @@
-"""`ddm-gateway` command line (CONTRACT.md): serve, sim, config check, policy, hash-password, curl."""
+"""`ddm-gateway` command line (CONTRACT.md): serve, sim, config check, policy, limits, hash-password, curl."""
 from __future__ import annotations
 
 import argparse
@@ -51,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate = policy_sub.add_parser("validate", help="validate a policy document (JSON or YAML)")
     validate.add_argument("file")
 
+    limits = sub.add_parser("limits", help="rate-limit tools")
+    limits_sub = limits.add_subparsers(dest="limits_command", required=True)
+    explain = limits_sub.add_parser("explain", help="which rate-limit budgets a request would be checked against")
+    explain.add_argument("--config", required=True)
+    explain.add_argument("--user", required=True)
+    explain.add_argument("--domain", help="domain name, when the user name is not unique")
+    explain.add_argument("--action", required=True)
+
     sub.add_parser("hash-password", help="read a password on stdin, print a password_hash value")
 
     curl = sub.add_parser("curl", help="send one signed request and print the response")
@@ -71,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"serve": _serve, "sim": _sim, "config": _config, "policy": _policy,
+    handler = {"serve": _serve, "sim": _sim, "config": _config, "policy": _policy, "limits": _limits,
                "hash-password": _hash_password, "curl": _curl}[args.command]
     return handler(args)
 
@@ -153,6 +161,11 @@ def _config(args: argparse.Namespace) -> int:
 def _policy(args: argparse.Namespace) -> int:
     from .policy_tools import simulate, validate
     return simulate(args) if args.policy_command == "simulate" else validate(args.file)
+
+
+def _limits(args: argparse.Namespace) -> int:
+    from .limits_tools import explain
+    return explain(args)
 
 
 def _hash_password(args: argparse.Namespace) -> int:

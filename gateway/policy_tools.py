@@ -19,16 +19,25 @@ from .principal import AUTH_TOKEN, Principal
 from .services import Runtime
 
 
-def simulate(args: argparse.Namespace) -> int:
+def runtime_and_user(config_path: str, user: str, domain: str | None) -> tuple[Runtime, Identity] | None:
+    """The config's runtime and its one user called `user`; None after printing why not."""
     try:
-        runtime = Runtime.from_config(load_config(args.config))
+        runtime = Runtime.from_config(load_config(config_path))
     except ConfigError as err:
         print("\n".join(err.problems), file=sys.stderr)
-        return 2
-    identity, problem = _find_user(runtime, args.user, args.domain)
+        return None
+    identity, problem = _find_user(runtime, user, domain)
     if identity is None:
         print(problem, file=sys.stderr)
+        return None
+    return runtime, identity
+
+
+def simulate(args: argparse.Namespace) -> int:
+    found = runtime_and_user(args.config, args.user, args.domain)
+    if found is None:
         return 2
+    runtime, identity = found
     project = runtime.directory.project_by_name(identity.domain.id, args.project) \
         or runtime.directory.project(args.project)
     if project is None or project.domain_id != identity.domain.id:

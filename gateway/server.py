@@ -94,6 +94,7 @@ async def run_gateway(config: Any, *, started: asyncio.Event | None = None,
                                                reuse_port=reuse_port, shutdown_grace_s=shutdown_grace_s)
         runners.insert(1, admin_runner)
         watcher = _install_reload(public, config, adjust)
+        _on_sigusr1(public)
         if started is not None:
             started.set()
         await stop.wait()
@@ -159,3 +160,12 @@ def _on_sighup(callback: Callable[[], object]) -> None:
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGHUP, callback)
+
+
+def _on_sigusr1(public: web.Application) -> None:
+    """SIGUSR1 reopens the log files, behind the lines already queued (logrotate's `create`)."""
+    def reopen() -> None:
+        public[SERVICES].observability.request_reopen()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGUSR1, reopen)

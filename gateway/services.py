@@ -11,6 +11,8 @@ from policies import RouteCatalog
 
 from .grants import GrantResolver
 from .identity import IdentityDirectory
+from .limits.ruleset import RuleSet
+from .shadow_grants import without_policies
 
 if TYPE_CHECKING:   # the parts import services.py for SERVICES; the types only for checking
     from signer import DerivedKeyCache
@@ -36,11 +38,15 @@ class Runtime:
     directory: IdentityDirectory
     grants: GrantResolver
     catalog: RouteCatalog
+    rules: RuleSet                        # the rate-limit budgets that apply to each request
+    shadow_grants: GrantResolver | None   # every grant, report-only ones too (None: there are none)
 
     @classmethod
     def from_config(cls, config: GatewayConfig, catalog: RouteCatalog | None = None) -> "Runtime":
-        return cls(config, IdentityDirectory(config.iam), GrantResolver(config.iam),
-                   catalog or RouteCatalog.load_default())
+        report_only = frozenset(config.authz.report_only_policies)
+        return cls(config, IdentityDirectory(config.iam), GrantResolver(without_policies(config.iam, report_only)),
+                   catalog or RouteCatalog.load_default(), RuleSet(config.limits),
+                   GrantResolver(config.iam) if report_only else None)
 
 
 @dataclass

@@ -9,7 +9,6 @@ in team-blue only.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +20,7 @@ from gateway.services import SERVICES
 
 from .harness import TEST_LOG_DIR, ServerThread
 from .test_authz_e2e_support import BUY_DEPENDENCIES, ENGINE_ID, FLAVOR_ID, authz_config, ddm_client, user_keys
+from .test_logs_support import record_of
 
 DOMAIN_ID = "5d6e7f8091a24b3c8d9e0f1a2b3c4d5e"
 PROJECT = "2503ddae897000fed2f78c00909158a4"
@@ -133,10 +133,10 @@ def list_all(client: DdmClient, limit: int) -> tuple[list[str], list[Any]]:
 
 
 def audit_records(request_id: str) -> list[dict[str, Any]]:
-    lines = (TEST_LOG_DIR / "audit.log").read_text(encoding="utf-8").splitlines()
-    return [r for r in map(json.loads, lines) if r.get("request_id") == request_id]
+    """The request's audit records: written off the request path, so polled for (bounded)."""
+    return [record_of(TEST_LOG_DIR / "audit.log", request_id)]
 
 
 def access_records(request_id: str) -> list[dict[str, Any]]:
-    lines = (TEST_LOG_DIR / "access.log").read_text(encoding="utf-8").splitlines()
-    return [r for r in map(json.loads, lines) if r.get("request_id") == request_id]
+    """The request's access-log records: written off the request path, so polled for (bounded)."""
+    return [record_of(TEST_LOG_DIR / "access.log", request_id)]

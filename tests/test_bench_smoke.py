@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = ["(a) upstream alone", "(b) aiohttp pass-through", "(c) gateway, token", "(d) gateway, AK/SK",
-        "(e) gateway, AK/SK + Redis"]
+        "(e) gateway, AK/SK + Redis", "(h) (e) + six applicable rules"]
 HEADERS = ["scenario", "workers", "req/s", "p50 ms", "p99 ms", "vs (b)", "p50 ms @50%", "p99 ms @50%",
            "+p50 ms vs (b) @50%", "errors", "CPU us/req", "load"]
 MICRO = ["signature verifications", "policy decisions", "limiter checks, in-process store",

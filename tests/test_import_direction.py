@@ -2,7 +2,8 @@
 reaches a room above its own.
 
 The bottom rooms are checked: the pure cores (signer/, policies/) and the rate limiter
-(gateway/limits/) import nothing of the gateway above them; config/ reads its sections with the
+(gateway/limits/, which reads action patterns with the policies' own matcher) import nothing of
+the gateway above them; config/ reads its sections with the
 limiter's and the policies' own types; the proxy talks upstream only (errors and the signer,
 never the pipeline, the IAM routes, the app or aiohttp's server side). The rooms above (pipeline,
 iam, observability) are not in RULES yet: they still import each other (see issue 19).
@@ -19,7 +20,7 @@ PACKAGES = ("gateway", "signer", "policies")
 RULES: dict[str, frozenset[str]] = {
     "signer": frozenset(),
     "policies": frozenset(),
-    "gateway.limits": frozenset(),
+    "gateway.limits": frozenset({"policies"}),      # the same layer: action patterns in budget rules
     "gateway.config": frozenset({"gateway.limits", "gateway.passwords", "policies"}),
     "gateway.proxy": frozenset({"gateway.errors", "signer"}),
 }

@@ -215,6 +215,105 @@ async def test_ping(store: LimitStore) -> None:
     assert await store.ping() is True
 
 
+def report(name: str, key: str, limit: int, window_s: float = 60.0) -> LimitRule:
+    return LimitRule(name, key, limit, window_s, report=True)
+
+
+async def test_many_rules_with_their_own_windows(store: LimitStore, clock: FakeClock) -> None:
+    """A second, an hour and a day side by side: each window rolls exactly on its own."""
+    rules = [LimitRule("burst", "b", 2, 1.0), LimitRule("hourly", "h", 3, 3600.0),
+             LimitRule("daily", "d", 4, 86400.0)]
+    assert [(await store.acquire(rules)).allowed for _ in range(3)] == [True, True, False]
+    refused = await store.acquire(rules)
+    assert refused.rejected_by == "burst" and refused.retry_after_s == 1
+    clock.advance(1)
+    assert (await store.acquire(rules)).allowed           # the hourly budget's third hit
+    clock.advance(1)
+    refused = await store.acquire(rules)
+    assert refused.rejected_by == "hourly" and refused.retry_after_s == 3600 - 2
+    assert [s.remaining for s in refused.states] == [2, 0, 1]
+    assert refused.states[1].free_s == pytest.approx(3598.0)
+    clock.advance(3598)                                    # both hits of t=0 leave the hour
+    allowed = await store.acquire(rules)
+    assert allowed.allowed and [s.remaining for s in allowed.states] == [1, 1, 0]
+    clock.advance(1)
+    refused = await store.acquire(rules)
+    assert refused.rejected_by == "daily" and refused.retry_after_s == 86400 - 3601
+    clock.advance(86400 - 3601)
+    assert (await store.acquire(rules)).allowed
+
+
+async def test_report_rules_never_refuse_and_name_themselves(store: LimitStore, clock: FakeClock) -> None:
+    rules = [user(10), report("watch", "w", 2)]
+    outcomes = [await store.acquire(rules) for _ in range(5)]
+    assert all(d.allowed for d in outcomes)
+    assert [d.would_reject for d in outcomes] == [(), (), ("watch",), ("watch",), ("watch",)]
+    assert [d.states[0].remaining for d in outcomes] == [9, 8, 7, 6, 5]   # enforced rules still record
+    assert outcomes[-1].states[1].remaining == 0 and outcomes[-1].states[1].free_s == pytest.approx(60.0)
+    clock.advance(60)   # only the two hits it had room for were recorded: both leave together
+    assert [(await store.acquire(rules)).would_reject for _ in range(3)] == [(), (), ("watch",)]
+
+
+async def test_a_refused_request_records_in_no_rule(store: LimitStore) -> None:
+    rules = [user(1), report("watch", "w", 5), LimitRule("team", "t", 10, 3600.0)]
+    assert (await store.acquire(rules)).allowed
+    for _ in range(5):
+        refused = await store.acquire(rules)
+        assert refused.rejected_by == "user" and refused.would_reject == ()
+    assert [s.remaining for s in await store.peek(rules)] == [0, 4, 9]
+
+
+async def test_peek_records_nothing_and_agrees_with_acquire(store: LimitStore, clock: FakeClock) -> None:
+    rules = [user(3, window_s=10.0), LimitRule("team", "t", 5, 3600.0)]
+    assert [s.remaining for s in await store.peek(rules)] == [3, 5]
+    for _ in range(3):
+        await store.acquire(rules)
+        clock.advance(1)
+    for _ in range(3):
+        peeked = await store.peek(rules)
+    assert [s.remaining for s in peeked] == [0, 2]
+    assert peeked[0].free_s == pytest.approx(7.0) and peeked[1].free_s == 0.0
+    refused = await store.acquire(rules)
+    assert refused.rejected_by == "user" and refused.retry_after_s == 7
+    clock.advance(7)
+    assert (await store.acquire(rules)).allowed
+
+
+async def test_report_rules_agree_on_a_random_workload(store: LimitStore, clock: FakeClock) -> None:
+    """Brute force with a report rule: it records only while it has room, and it is named exactly
+    when an allowed request finds it full."""
+    rng = random.Random(11)
+    accepted: dict[str, list[float]] = {}
+    for _ in range(150):
+        clock.advance(rng.choice([0.0, 0.5, 1.0, 4.0]))
+        rules = [user(4, f"u{rng.randrange(2)}", 10.0), report("watch", "w", 3, 5.0),
+                 LimitRule("team", "t", 6, 20.0)]
+        counts = {r.key: sum(1 for t in accepted.get(r.key, []) if t > clock.now - r.window_s) for r in rules}
+        expected = all(counts[r.key] < r.limit for r in rules if not r.report)
+        decision = await store.acquire(rules)
+        assert decision.allowed is expected
+        full = expected and counts["w"] >= 3
+        assert decision.would_reject == (("watch",) if full else ())
+        if expected:
+            for r in rules:
+                if not (r.report and full):
+                    accepted.setdefault(r.key, []).append(clock.now)
+
+
+async def test_a_lowered_limit_frees_a_slot_when_enough_hits_have_left(store: LimitStore, clock: FakeClock) -> None:
+    """A reload may lower a limit below what a budget already holds: the next slot frees when the
+    hit `limit` places from the newest leaves, not the oldest."""
+    for _ in range(3):
+        assert (await store.acquire([user(5)])).allowed
+        clock.advance(10)
+    [state] = await store.peek([user(2)])
+    assert (state.remaining, state.reset_s, state.free_s) == (0, pytest.approx(30.0), pytest.approx(40.0))
+    refused = await store.acquire([user(2)])
+    assert refused.rejected_by == "user" and refused.retry_after_s == 40
+    clock.advance(40)
+    assert (await store.acquire([user(2)])).allowed
+
+
 async def test_a_key_is_claimed_once_per_ttl(store: LimitStore, clock: FakeClock) -> None:
     """SET NX PX: the replay guard's primitive. Redis keeps the TTL on its own clock, so the
     expiry half of this test runs on the memory store's injected clock only."""

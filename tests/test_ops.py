@@ -12,12 +12,14 @@ import pytest
 import yaml
 
 from gateway.admin import create_admin_app
-from gateway.observability.logs import JsonLines
+from gateway.observability.metrics import GatewayMetrics
+from gateway.observability.writer import LogPump, StreamTarget
 from gateway.reload import reload_config, watch_file
 from gateway.services import SERVICES
 
 from .harness import BOB_AK, BOB_SK, CAROL_AK, CAROL_SK, PROJECT_ID, TEST_LOG_DIR, config_data
 from .stack import Stack, http, start_stack
+from .test_logs_support import record_of
 
 INSTANCES = f"/v1/{PROJECT_ID}/instances"
 
@@ -68,13 +70,11 @@ def test_audit_trail_names_the_deciding_statement(stack: Stack) -> None:
     reply = http("DELETE", stack.url + f"{INSTANCES}/0123456789abcdef0123456789abcdefin09", ak=CAROL_AK, sk=CAROL_SK)
     assert reply.status == 403
     rid = reply.headers["X-Request-Id"]
-    lines = [json.loads(line) for line in (TEST_LOG_DIR / "audit.log").read_text().splitlines()]
-    record = next(r for r in lines if r["request_id"] == rid)
+    record = record_of(TEST_LOG_DIR / "audit.log", rid)
     assert record["decision"] == "deny" and record["user_name"] == "carol"
     assert record["action"] == "ddm:instance:delete"
     assert {"policy": "no-instance-delete", "statement": 0} in record["deciding"]
-    access = [json.loads(line) for line in (TEST_LOG_DIR / "access.log").read_text().splitlines()]
-    line = next(r for r in access if r["request_id"] == rid)
+    line = record_of(TEST_LOG_DIR / "access.log", rid)
     assert line["status"] == 403 and line["access_key"] == CAROL_AK and line["action"] == "ddm:instance:delete"
 
 
@@ -130,7 +130,11 @@ def test_a_log_record_is_exactly_one_ascii_line_whatever_the_client_sent() -> No
     """Paths are client-chosen: line separators other than LF must not split a record for any
     reader (str.splitlines splits on U+2028, U+0085, form feed...), nor reach a terminal raw."""
     stream = io.StringIO()
-    JsonLines(stream).write({"path": "/v1/a\u2028b\x85c\x0cd\ne\u00e9", "status": 404})
+    pump = LogPump()
+    writer = pump.add(StreamTarget(stream), name="access", drop_when_full=True,
+                      full=GatewayMetrics().access_log_dropped)
+    writer.write({"path": "/v1/a\u2028b\x85c\x0cd\ne\u00e9", "status": 404})
+    pump.close()
     text = stream.getvalue()
     assert text.isascii() and text.count("\n") == 1 and len(text.splitlines()) == 1
     assert json.loads(text)["path"] == "/v1/a\u2028b\x85c\x0cd\ne\u00e9"

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -38,9 +38,11 @@ PRISTINE_DOMAINS = copy.deepcopy([ACME, OTHER_DOMAIN])
 
 def replica_config(state_dir: str, upstream_url: str, store_url: str | None, *, on_failure: str = "open",
                    replicas: int = 1, limits: dict[str, Any] | None = None, store_timeout_ms: int = 50,
-                   trusted_proxies: Sequence[str] = ()) -> dict[str, Any]:
+                   trusted_proxies: Sequence[str] = (),
+                   adjust: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """The tests' identities (harness.config_data) with an explicit store section and limits;
-    no store URL means the in-process store (one replica, on the gateway's movable clock)."""
+    no store URL means the in-process store (one replica, on the gateway's movable clock).
+    `adjust` edits the finished data in place (extra groups, policies, sections)."""
     data = config_data(state_dir=state_dir, upstream_url=upstream_url)
     data["iam"]["domains"] = copy.deepcopy(PRISTINE_DOMAINS)
     if store_url is not None:
@@ -49,6 +51,8 @@ def replica_config(state_dir: str, upstream_url: str, store_url: str | None, *, 
     data["limits"].update(limits or {})
     if trusted_proxies:
         data["listen"]["trusted_proxies"] = list(trusted_proxies)
+    if adjust is not None:
+        adjust(data)
     return data
 
 

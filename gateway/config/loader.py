@@ -19,10 +19,12 @@ from typing import Any, Collection, Mapping
 
 import yaml
 
+from policies.patterns import action_regex
+
 from .iam import DocumentValidator, IamContext, Registry, iam_section
 from .model import GatewayConfig
 from .reader import Node, Problems
-from .sections import (admin_section, auth_section, authz_section, limits_section,
+from .sections import (RuleReferences, admin_section, auth_section, authz_section, limits_section,
                        listen_section, logging_section, reload_section, store_section,
                        tokens_section)
 from .upstream import upstream_section
@@ -81,16 +83,17 @@ def parse_config(data: object, *, environ: Mapping[str, str] | None = None,
     known_system = frozenset(system_policies if system_policies is not None
                              else system_policy_names())
     validator = validate_document if validate_document is not None else _document_validator()
-    config = _sections(root, sources, known_system, validator)
+    references = RuleReferences()
+    config = _sections(root, sources, known_system, validator, references)
     root.finish()
-    _cross_check(config, problems)
+    _cross_check(config, problems, references)
     if problems.items:
         raise ConfigError(problems.items)
     return config
 
 
 def _sections(root: Node, sources: Sources, system_policies: frozenset[str],
-              validate_document: DocumentValidator | None) -> GatewayConfig:
+              validate_document: DocumentValidator | None, references: RuleReferences) -> GatewayConfig:
     defaults = GatewayConfig()
     region = root.string("region", defaults.region, pattern=REGION_PATTERN, what="region name")
     state_dir = root.string("state_dir", None, what="path")
@@ -102,7 +105,7 @@ def _sections(root: Node, sources: Sources, system_policies: frozenset[str],
         region=region,
         upstream=upstream_section(root.child("upstream"), region, sources),
         store=store_section(root.child("store")),
-        limits=limits_section(root.child("limits")),
+        limits=limits_section(root.child("limits"), references),
         tokens=tokens_section(root.child("tokens"), sources),
         state_dir=Path(state_dir).expanduser() if state_dir else defaults.state_dir,
         iam=iam_section(root.child("iam"), iam_context),
@@ -113,17 +116,36 @@ def _sections(root: Node, sources: Sources, system_policies: frozenset[str],
     )
 
 
-def _cross_check(config: GatewayConfig, problems: Problems) -> None:
+def _cross_check(config: GatewayConfig, problems: Problems, references: RuleReferences) -> None:
     """Checks that need two sections at once."""
     user_names = {user.name for domain in config.iam.domains for user in domain.users}
     user_names |= {domain.name for domain in config.iam.domains}
     for name in config.limits.users:
         if name not in user_names:
             problems.add(f"limits.users.{name}", f"unknown user '{name}'")
+    _cross_check_rules(config, problems, references)
     _check_enterprise_project_lookups(config, problems)
     listen, admin = config.listen, config.admin
     if (listen.host, listen.port) == (admin.host, admin.port):
         problems.add("admin.port", f"same address as listen ({listen.host}:{listen.port})")
+
+
+def _cross_check_rules(config: GatewayConfig, problems: Problems, references: RuleReferences) -> None:
+    """Rate-limit rules name real groups and actions some route has (a typo would silently
+    limit nothing); report-only policies name custom policies."""
+    group_names = {group.name for domain in config.iam.domains for group in domain.groups}
+    for path, group in references.groups:
+        if group not in group_names:
+            problems.add(path, f"unknown group '{group}'")
+    actions = _registered_actions()
+    for path, patterns in references.actions:
+        matcher = action_regex(patterns)
+        if not any(matcher.match(action) for action in actions):
+            problems.add(path, "matches no action of any route")
+    custom = {policy.name for domain in config.iam.domains for policy in domain.policies}
+    for index, name in enumerate(config.authz.report_only_policies):
+        if name not in custom:
+            problems.add(f"authz.report_only_policies[{index}]", f"unknown custom policy '{name}'")
 
 
 def _check_enterprise_project_lookups(config: GatewayConfig, problems: Problems) -> None:

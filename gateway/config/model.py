@@ -128,11 +128,26 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class RateRuleConfig:
+    """One entry of `limits.rules`: at most `limit` requests in any rolling `window_s` seconds,
+    one budget per user, per listed group (shared by its members), per domain, or for everyone."""
+
+    name: str
+    per: Literal["user", "group", "domain", "global"]
+    limit: int
+    window_s: int
+    groups: tuple[str, ...] = ()              # per: group only
+    actions: tuple[str, ...] | None = None    # action patterns as in policies; None: every counted request
+    mode: Literal["enforce", "report"] = "enforce"
+
+
+@dataclass(frozen=True)
 class LimitsConfig:
     per_user_per_minute: int = 60
     global_per_minute: int = 8000
     users: Mapping[str, int] = field(default_factory=dict)   # per-user overrides by user name
     auth_failures_per_ip_per_minute: int = 300
+    rules: tuple[RateRuleConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,6 +172,7 @@ class AuthzConfig:
     enterprise_project_cache_s: float = 60.0         # how long a learned instance -> EP is trusted
     enterprise_project_cache_entries: int = 100_000  # per replica; the oldest go first when full
     enterprise_project_lookup_timeout_s: float = 5.0  # one show-instance lookup on a cache miss
+    report_only_policies: tuple[str, ...] = ()   # custom policies audited (would_deny/would_allow), not enforced
 
 
 @dataclass(frozen=True)
@@ -164,6 +180,7 @@ class LoggingConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool | Path = True     # True: stdout, False: off, Path: append to that file
     audit_log: Path | None = None
+    queue_lines: int = 10_000          # per log: lines waiting for the writer thread (access: then dropped)
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,15 @@ in loader.py, where the whole config is known.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from policies import action_problem
+
 from ..limits.redis_url import parse_redis_url
 from .model import (AdminConfig, AuthConfig, AuthzConfig, IpNetwork, LimitsConfig, ListenConfig,
-                    LoggingConfig, ReloadConfig, StoreConfig, TlsConfig, TokensConfig)
+                    LoggingConfig, RateRuleConfig, ReloadConfig, StoreConfig, TlsConfig, TokensConfig)
 from .reader import Node
 from .secrets import Sources, optional_path, path_list
 
@@ -20,6 +23,7 @@ AK_PATTERN = r"[A-Za-z0-9]{1,64}"
 PORT_MAX = 65535
 LOG_LEVELS = ("debug", "info", "warning", "error")
 STDOUT_NAMES = ("stdout", "-")
+QUEUE_LINES_MAX = 1_000_000   # logging.queue_lines: memory is bounded by this times a line's size
 
 
 def listen_section(node: Node | None, sources: Sources) -> ListenConfig:
@@ -115,7 +119,17 @@ def store_section(node: Node | None) -> StoreConfig | None:
     return config
 
 
-def limits_section(node: Node | None) -> LimitsConfig:
+@dataclass
+class RuleReferences:
+    """What `limits.rules` names that only the whole config can check (groups live in `iam`,
+    actions in the route catalog), each with the path it was written at: loader._cross_check
+    checks them once every section is parsed, so messages point at the exact entry."""
+
+    groups: list[tuple[str, str]] = field(default_factory=list)               # (path, group)
+    actions: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (path, patterns)
+
+
+def limits_section(node: Node | None, references: RuleReferences | None = None) -> LimitsConfig:
     if node is None:
         return LimitsConfig()
     defaults = LimitsConfig()
@@ -125,9 +139,79 @@ def limits_section(node: Node | None) -> LimitsConfig:
         users=_user_limits(node.child("users")),
         auth_failures_per_ip_per_minute=node.integer("auth_failures_per_ip_per_minute",
                                                      defaults.auth_failures_per_ip_per_minute),
+        rules=_rate_rules(node, references if references is not None else RuleReferences()),
     )
     node.finish()
     return config
+
+
+RULE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+RESERVED_RULE_NAMES = ("user", "global", "ip", "api")   # the built-in budgets' names in headers and 429s
+RULE_SCOPES = ("user", "group", "domain", "global")
+MAX_RULES = 32                 # acquire.lua reports would-reject rules as bits of one number
+MAX_RULE_LIMIT = 100_000       # each budget keeps one timestamp per counted request (README)
+MAX_RULE_WINDOW_S = 86_400
+
+
+def _rate_rules(node: Node, references: RuleReferences) -> tuple[RateRuleConfig, ...]:
+    found: list[RateRuleConfig] = []
+    first_at: dict[str, str] = {}
+    for rule_node in node.nodes("rules"):
+        rule = _rate_rule(rule_node, references)
+        if rule is None:
+            continue
+        first = first_at.setdefault(rule.name, rule_node.at("name"))
+        if first != rule_node.at("name"):
+            rule_node.problem("name", f"duplicate rule '{rule.name}' (first at {first})")
+            continue
+        found.append(rule)
+    if len(found) > MAX_RULES:
+        node.problem("rules", f"at most {MAX_RULES} rules")
+    return tuple(found[:MAX_RULES])
+
+
+def _rate_rule(node: Node, references: RuleReferences) -> RateRuleConfig | None:
+    """One rule; None when it is unusable (its problems are recorded)."""
+    name = node.string("name", None, required=True, pattern=RULE_NAME_PATTERN, what="rule name")
+    if name in RESERVED_RULE_NAMES:
+        node.problem("name", f"'{name}' is the name of a built-in budget")
+        name = None
+    per = node.string("per", None, required=True, choices=RULE_SCOPES)
+    limit = node.integer("limit", 0, required=True, maximum=MAX_RULE_LIMIT)
+    window_s = node.integer("window_s", 0, required=True, maximum=MAX_RULE_WINDOW_S)
+    located = node.located_strings("groups") if node.raw("groups") is not None else None
+    groups = tuple(group for _, group in located) if located is not None else None
+    references.groups += located or []
+    if per == "group" and not groups:
+        node.problem("groups", "is required (a non-empty list) for per: group")
+    elif per is not None and per != "group" and groups is not None:
+        node.problem("groups", "is only for per: group")
+    actions = _rule_actions(node)
+    if actions:
+        references.actions.append((node.at("actions"), actions))
+    mode = node.string("mode", "enforce", choices=("enforce", "report"))
+    node.finish()
+    if name is None or per is None or not limit or not window_s or (per == "group" and not groups):
+        return None
+    return RateRuleConfig(name=name, per=per, limit=limit, window_s=window_s,
+                          groups=groups if per == "group" and groups else (), actions=actions, mode=mode)
+
+
+def _rule_actions(node: Node) -> tuple[str, ...] | None:
+    """Action patterns as policies write them (`ddm:*:list`); absent: every counted request."""
+    raw = node.raw("actions")
+    if raw is None:
+        return None
+    if raw == []:
+        node.problem("actions", "must list at least one action (leave it out for every request)")
+    found = []
+    for path, action in node.located_strings("actions"):
+        problem = action_problem(action)
+        if problem:
+            node.problems.add(path, problem)
+        else:
+            found.append(action)
+    return tuple(found)
 
 
 def _user_limits(node: Node | None) -> dict[str, int]:
@@ -180,6 +264,7 @@ def authz_section(node: Node | None) -> AuthzConfig:
                                                       defaults.enterprise_project_cache_entries),
         enterprise_project_lookup_timeout_s=node.number("enterprise_project_lookup_timeout_s",
                                                         defaults.enterprise_project_lookup_timeout_s),
+        report_only_policies=node.strings("report_only_policies") or (),
     )
     node.finish()
     return config
@@ -203,6 +288,7 @@ def logging_section(node: Node | None, sources: Sources) -> LoggingConfig:
         level=node.string("level", defaults.level, choices=LOG_LEVELS),
         access_log=_access_log(node, sources),
         audit_log=optional_path(node, "audit_log", sources),
+        queue_lines=node.integer("queue_lines", defaults.queue_lines, maximum=QUEUE_LINES_MAX),
     )
     node.finish()
     return config

@@ -9,7 +9,7 @@ import time
 from typing import Callable, Sequence
 
 from .lockout import FailureLockout
-from .model import LimitDecision, LimitRule, whole_seconds
+from .model import LimitDecision, LimitRule, RuleState, whole_seconds
 from .once import OnceKeys
 from .revocations import RevocationLog
 from .sliding_window import SlidingWindowLimiter
@@ -39,6 +39,9 @@ class MemoryStore:
                                      whole_seconds(locked_for))
             self._lockout.clear(lock_key)
         return self._limiter.acquire(rules, now)
+
+    async def peek(self, rules: Sequence[LimitRule]) -> tuple[RuleState, ...]:
+        return self._limiter.peek(rules, self._clock())
 
     async def record_failure(self, key: str, *, threshold: int = 5, lock_s: float = 300.0) -> bool:
         return self._lockout.record_failure(key, self._clock(), threshold=threshold, lock_s=lock_s)

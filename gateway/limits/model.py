@@ -14,10 +14,11 @@ from typing import NamedTuple, Protocol, Sequence
 class LimitRule(NamedTuple):
     """At most `limit` accepted hits for `key` in any rolling `window_s` seconds."""
 
-    name: str  # "user" | "global" | "ip": what the gateway reports in RateLimit headers
+    name: str  # "user" | "global" | "ip" | a configured rule's name: what headers and 429s report
     key: str
     limit: int
     window_s: float = 60.0
+    report: bool = False  # report mode: recorded while it has room, never refuses (would_reject)
 
 
 class RuleState(NamedTuple):
@@ -27,6 +28,7 @@ class RuleState(NamedTuple):
     limit: int
     remaining: int
     reset_s: float  # until the oldest counted hit leaves the window; 0 when nothing is counted
+    free_s: float = 0.0  # until one more hit would fit: 0 while remaining > 0
 
 
 class LimitDecision(NamedTuple):
@@ -36,6 +38,7 @@ class LimitDecision(NamedTuple):
     lock_remaining_s: float
     states: tuple[RuleState, ...]  # one per rule, in rule order, after this request
     retry_after_s: int  # whole seconds until the refusing rule frees a slot; 0 when allowed
+    would_reject: tuple[str, ...] = ()  # report-mode rules that had no room (allowed requests only)
 
 
 class StoreUnavailable(Exception):
@@ -49,6 +52,10 @@ class LimitStore(Protocol):
         ...
 
     async def acquire(self, rules: Sequence[LimitRule], *, lock_key: str | None = None) -> LimitDecision: ...
+
+    async def peek(self, rules: Sequence[LimitRule]) -> tuple[RuleState, ...]:
+        """The budgets as `acquire` would see them now, recording nothing (the usage endpoint)."""
+        ...
 
     async def record_failure(self, key: str, *, threshold: int = 5, lock_s: float = 300.0) -> bool: ...
 
@@ -78,4 +85,4 @@ def scaled_rules(rules: Sequence[LimitRule], divisor: int) -> tuple[LimitRule, .
     """Each replica's share of a shared budget: ceil(limit / replicas), never below one."""
     if divisor <= 1:
         return tuple(rules)
-    return tuple(LimitRule(r.name, r.key, max(1, math.ceil(r.limit / divisor)), r.window_s) for r in rules)
+    return tuple(r._replace(limit=max(1, math.ceil(r.limit / divisor))) for r in rules)

@@ -31,6 +31,7 @@ from .resp import RespError, Word, encode_bulk_strings, encode_command
 from .sliding_window import retry_after
 from .topology import key_prefix, open_channel
 
+RULE_MEMO = 4096   # distinct rule tuples whose keys and words are kept (config data: few)
 SCRIPTS = ("acquire", "record_failure", "lock_remaining", "revoke", "revoked_since")
 STATUS_ALLOWED, STATUS_REJECTED, STATUS_LOCKED = 1, 0, 2
 
@@ -49,7 +50,11 @@ class LuaScript:
 
     def evalsha(self, keys: list[str], args: list[Word]) -> bytes:
         """`EVALSHA sha numkeys key... arg...`, encoded; the head is the same for every call."""
-        return _evalsha_head(self.sha, len(keys), len(args)) + encode_bulk_strings([*keys, *args])
+        return self.evalsha_encoded(encode_bulk_strings(keys), len(keys), args)
+
+    def evalsha_encoded(self, keys: bytes, key_count: int, args: list[Word]) -> bytes:
+        """The same, with the keys already encoded (RedisStore memoizes a rule tuple's keys)."""
+        return _evalsha_head(self.sha, key_count, len(args)) + keys + encode_bulk_strings(args)
 
 
 @lru_cache(maxsize=64)
@@ -82,17 +87,43 @@ class RedisStore:
         self._loading: dict[str, asyncio.Future[Any]] = {}
         self._hit_ids = itertools.count()
         self._instance = os.urandom(6).hex()  # makes hit ids unique across replicas
+        self._rule_memo: dict[tuple[LimitRule, ...], tuple[bytes, int, str]] = {}
 
     async def acquire(self, rules: Sequence[LimitRule], *, lock_key: str | None = None) -> LimitDecision:
-        keys = [self._key("rl", rule.key) for rule in rules]
+        keys, key_count, words = self._rule_arguments(rules)
         if lock_key is not None:
-            keys += [self._key("lock", lock_key), self._key("fail", lock_key)]
-        words = [str(len(rules)), self._now_arg() or "-", f"{self._instance}:{next(self._hit_ids)}",
-                 "1" if lock_key is not None else "0"]
-        for rule in rules:
-            words += [str(rule.limit), repr(rule.window_s * 1000.0)]
-        reply = await self._run("acquire", keys, [" ".join(words)])
-        return decision_from_reply(rules, reply)
+            keys += encode_bulk_strings([self._key("lock", lock_key), self._key("fail", lock_key)])
+            key_count += 2
+        script = self._scripts["acquire"]
+        command = script.evalsha_encoded(keys, key_count, [self._acquire_words(
+            len(rules), "1" if lock_key else "0", "1", words)])
+        return decision_from_reply(rules, await self._send(script, command))
+
+    async def peek(self, rules: Sequence[LimitRule]) -> tuple[RuleState, ...]:
+        """The same script, told to record nothing: the answer is what `acquire` would see."""
+        keys, key_count, words = self._rule_arguments(rules)
+        script = self._scripts["acquire"]
+        command = script.evalsha_encoded(keys, key_count, [self._acquire_words(len(rules), "0", "0", words)])
+        return decision_from_reply(rules, await self._send(script, command)).states
+
+    def _rule_arguments(self, rules: Sequence[LimitRule]) -> tuple[bytes, int, str]:
+        """The rules' keys (encoded) and their part of the script's argument (limit, window in ms,
+        mode per rule), memoized: a request's rules are one of few tuples (RuleSet memoizes
+        them), and formatting a float and encoding a key per rule were most of the client's cost
+        with many rules."""
+        memo_key = tuple(rules)
+        found = self._rule_memo.get(memo_key)
+        if found is None:
+            if len(self._rule_memo) >= RULE_MEMO:
+                self._rule_memo.clear()
+            found = self._rule_memo[memo_key] = (
+                encode_bulk_strings([self._key("rl", rule.key) for rule in rules]), len(rules),
+                " ".join([f"{rule.limit} {rule.window_s * 1000.0!r} {'r' if rule.report else 'e'}" for rule in rules]))
+        return found
+
+    def _acquire_words(self, count: int, locks: str, records: str, rule_words: str) -> str:
+        """acquire.lua's one argument: its header, then the rules' words."""
+        return f"{count} {self._now_arg() or '-'} {self._instance}:{next(self._hit_ids)} {locks} {records} {rule_words}"
 
     async def record_failure(self, key: str, *, threshold: int = 5, lock_s: float = 300.0) -> bool:
         keys = [self._key("lock", key), self._key("fail", key)]
@@ -138,7 +169,9 @@ class RedisStore:
         """EVALSHA; after a Redis restart or SCRIPT FLUSH (NOSCRIPT) the script is loaded once,
         queued ahead of the retried call on the same connection, so the retry finds it."""
         script = self._scripts[name]
-        command = script.evalsha(keys, args)
+        return await self._send(script, script.evalsha(keys, args))
+
+    async def _send(self, script: LuaScript, command: bytes) -> Any:
         reply = await self._channel.call(command)
         if type(reply) is RespError and reply.kind == "NOSCRIPT":
             self._load(script)
@@ -168,20 +201,25 @@ def _value(reply: Any) -> Any:
     return reply
 
 
+RULE_FIELDS = 3   # remaining, reset_ms, free_ms per rule, after the four header fields
+
+
 def decision_from_reply(rules: Sequence[LimitRule], reply: bytes | str) -> LimitDecision:
     """Turn the script's reply into the same decision the memory store returns.
-    (int() and float() read bytes as well as str: nothing is decoded first.)"""
-    fields = reply.split()
-    states = []
-    for index, rule in enumerate(rules):   # fields 4, 5 are the first rule's count and reset
-        used, reset_s = int(fields[4 + 2 * index]), float(fields[5 + 2 * index]) / 1000.0
-        states.append(RuleState(rule.name, rule.limit, rule.limit - used if used < rule.limit else 0,
-                                reset_s if reset_s > 0.0 else 0.0))
+    (int() and float() read bytes as well as str: nothing is decoded first; the script already
+    clamps `remaining` and never reports a negative time.)"""
+    fields: Sequence[bytes | str] = reply.split()
+    states = tuple([RuleState(rule.name, rule.limit, int(remaining), float(reset) / 1000.0, float(free) / 1000.0)
+                    for rule, remaining, reset, free in zip(rules, fields[4::3], fields[5::3], fields[6::3])])
     status = int(fields[0])
     if status == STATUS_LOCKED:
         lock_s = float(fields[2]) / 1000.0
-        return LimitDecision(False, None, True, lock_s, tuple(states), whole_seconds(lock_s))
+        return LimitDecision(False, None, True, lock_s, states, whole_seconds(lock_s))
     if status == STATUS_REJECTED:
-        return LimitDecision(False, rules[int(fields[1]) - 1].name, False, 0.0, tuple(states),
-                             retry_after(float(fields[3]) / 1000.0))
-    return LimitDecision(True, None, False, 0.0, tuple(states), 0)
+        refusing = int(fields[1]) - 1
+        return LimitDecision(False, rules[refusing].name, False, 0.0, states, retry_after(states[refusing].free_s))
+    would = int(fields[3])
+    if would:
+        return LimitDecision(True, None, False, 0.0, states, 0,
+                             tuple([rule.name for i, rule in enumerate(rules) if would >> i & 1]))
+    return LimitDecision(True, None, False, 0.0, states, 0)

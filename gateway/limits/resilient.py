@@ -23,7 +23,7 @@ from typing import Awaitable, Callable, Sequence, TypeVar
 
 from .breaker import CircuitBreaker
 from .memory import MemoryStore
-from .model import LimitDecision, LimitRule, LimitStore, StoreUnavailable, scaled_rules
+from .model import LimitDecision, LimitRule, LimitStore, RuleState, StoreUnavailable, scaled_rules
 
 T = TypeVar("T")
 ON_FAILURE_POLICIES = ("open", "closed")
@@ -70,6 +70,10 @@ class ResilientStore:
     async def acquire(self, rules: Sequence[LimitRule], *, lock_key: str | None = None) -> LimitDecision:
         return await self._call(lambda s: s.acquire(rules, lock_key=lock_key),
                                 lambda s: s.acquire(scaled_rules(rules, self._replicas), lock_key=lock_key))
+
+    async def peek(self, rules: Sequence[LimitRule]) -> tuple[RuleState, ...]:
+        return await self._call(lambda s: s.peek(rules),
+                                lambda s: s.peek(scaled_rules(rules, self._replicas)))
 
     async def record_failure(self, key: str, *, threshold: int = 5, lock_s: float = 300.0) -> bool:
         return await self._call(lambda s: s.record_failure(key, threshold=threshold, lock_s=lock_s))

@@ -39,7 +39,9 @@ class HitLog:
 def rule_state(rule: LimitRule, log: HitLog | None, now: float) -> RuleState:
     count = len(log.hits) if log else 0
     reset = log.hits[0] + rule.window_s - now if log and log.hits else 0.0
-    return RuleState(rule.name, rule.limit, max(0, rule.limit - count), max(0.0, reset))
+    remaining = rule.limit - count
+    return RuleState(rule.name, rule.limit, remaining if remaining > 0 else 0, max(0.0, reset),
+                     0.0 if remaining > 0 else max(0.0, slot_frees_in(rule, log, now)))
 
 
 def slot_frees_in(rule: LimitRule, log: HitLog | None, now: float) -> float:
@@ -57,37 +59,58 @@ def retry_after(seconds: float) -> int:
 
 
 class SlidingWindowLimiter:
-    """Hit logs for many keys; `acquire` checks every rule and records only if all pass."""
+    """Hit logs for many keys; `acquire` checks every rule and records only if all pass.
+
+    One least-recently-touched table per window length: within a table the front entry is always
+    the next to go idle, so eviction stays exact. (With one table, a day-long log at the front
+    would shield every idle one-minute log behind it, e.g. per-IP keys, for up to a day.)"""
 
     def __init__(self) -> None:
-        self._logs: OrderedDict[str, HitLog] = OrderedDict()
+        self._tables: dict[float, OrderedDict[str, HitLog]] = {}
 
     def __len__(self) -> int:
         """Tracked keys: what the memory-bound tests watch."""
-        return len(self._logs)
+        return sum(len(table) for table in self._tables.values())
+
+    def _table(self, window_s: float) -> OrderedDict[str, HitLog]:
+        table = self._tables.get(window_s)
+        if table is None:
+            table = self._tables[window_s] = OrderedDict()
+        return table
 
     def peek(self, rules: Sequence[LimitRule], now: float) -> tuple[RuleState, ...]:
         """Current budgets without recording anything (a locked caller consumes nothing)."""
         return tuple(rule_state(rule, self._pruned(rule, now), now) for rule in rules)
 
     def acquire(self, rules: Sequence[LimitRule], now: float) -> LimitDecision:
-        evict_expired(self._logs, now, HitLog.is_idle)
+        """Refused (recording nothing) when an enforced rule is full; otherwise every enforced rule
+        records the hit, and a report-mode rule records it while it has room and is named in
+        `would_reject` when it has none (its log never outgrows its limit either way)."""
+        for table in self._tables.values():
+            evict_expired(table, now, HitLog.is_idle)
         logs = []
         for rule in rules:   # check every rule first: a refused request records nothing
             log = self._pruned(rule, now)
-            if (len(log.hits) if log else 0) >= rule.limit:
+            if not rule.report and (len(log.hits) if log else 0) >= rule.limit:
                 return self._refused(rules, rule, now)
             logs.append(log)
-        return LimitDecision(True, None, False, 0.0,
-                             tuple([self._record(rule, log, now) for rule, log in zip(rules, logs)]), 0)
+        states: list[RuleState] = []
+        would_reject: tuple[str, ...] = ()
+        for rule, log in zip(rules, logs):
+            if rule.report and (len(log.hits) if log else 0) >= rule.limit:
+                would_reject += (rule.name,)
+                states.append(rule_state(rule, log, now))
+            else:
+                states.append(self._record(rule, log, now))
+        return LimitDecision(True, None, False, 0.0, tuple(states), 0, would_reject)
 
     def _refused(self, rules: Sequence[LimitRule], refusing: LimitRule, now: float) -> LimitDecision:
         states = tuple(rule_state(rule, self._pruned(rule, now), now) for rule in rules)
         return LimitDecision(False, refusing.name, False, 0.0, states,
-                             retry_after(slot_frees_in(refusing, self._logs.get(refusing.key), now)))
+                             retry_after(slot_frees_in(refusing, self._pruned(refusing, now), now)))
 
     def _pruned(self, rule: LimitRule, now: float) -> HitLog | None:
-        log = self._logs.get(rule.key)
+        log = self._table(rule.window_s).get(rule.key)
         if log is not None:
             log.prune(now)
         return log
@@ -95,13 +118,15 @@ class SlidingWindowLimiter:
     def _record(self, rule: LimitRule, log: HitLog | None, now: float) -> RuleState:
         """Called only once every rule passed, so `rule.limit` >= 1 here; `log` is the rule's
         (already pruned) log, None for a key that had none (setdefault: two rules may share it)."""
+        table = self._table(rule.window_s)
         if log is None:
-            log = self._logs.setdefault(rule.key, HitLog(rule.window_s))
-        log.window_s = rule.window_s
-        self._logs.move_to_end(rule.key)
+            log = table.setdefault(rule.key, HitLog(rule.window_s))
+        table.move_to_end(rule.key)
         hits = log.hits
         hits.append(now)
         while len(hits) > rule.limit:
             hits.popleft()
         reset = hits[0] + rule.window_s - now
-        return RuleState(rule.name, rule.limit, rule.limit - len(hits), reset if reset > 0.0 else 0.0)
+        remaining = rule.limit - len(hits)
+        reset = reset if reset > 0.0 else 0.0
+        return RuleState(rule.name, rule.limit, remaining, reset, 0.0 if remaining else reset)

@@ -1,32 +1,68 @@
 """The access log: one JSON line and the request counters per request (`log_access`)."""
 from __future__ import annotations
 
+import asyncio
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from ..pipeline.notes import RequestNotes
-from .logs import JsonLines, principal_fields, utc_now_iso
+from .logs import LineFormat
 from .metrics import GatewayMetrics
+from .writer import LogPump, LogWriter, open_target
+
+REOPEN_DEADLINE_S = 5.0   # the admin API's reopen answers within this, done or not
 
 
 @dataclass
 class Observability:
     metrics: GatewayMetrics
-    access: JsonLines | None
-    audit: JsonLines | None
+    access: LogWriter | None
+    audit: LogWriter | None
+    pump: LogPump = field(default_factory=LogPump)     # writes both logs on one thread
+    lines: LineFormat = field(default_factory=LineFormat)
 
     @classmethod
     def from_config(cls, logging_config: Any) -> "Observability":
-        return cls(GatewayMetrics(), JsonLines.open(logging_config.access_log),
-                   JsonLines.open(logging_config.audit_log))
+        """The access log drops lines when its queue is full (counted); the audit log never does."""
+        metrics, pump = GatewayMetrics(), LogPump()
+        capacity = logging_config.queue_lines
+        access = open_target(logging_config.access_log, sys.stdout, sys.stderr)
+        audit = open_target(logging_config.audit_log, sys.stdout, sys.stderr)
+        return cls(metrics,
+                   pump.add(access, name="access", capacity=capacity, drop_when_full=True,
+                            full=metrics.access_log_dropped) if access is not None else None,
+                   pump.add(audit, name="audit", capacity=capacity, drop_when_full=False,
+                            full=metrics.audit_log_sync_writes) if audit is not None else None,
+                   pump)
+
+    def logs(self) -> list[LogWriter]:
+        return self.pump.logs
 
     def close(self) -> None:
-        for sink in (self.access, self.audit):
-            if sink is not None:
-                sink.close()
+        """Writes every queued line, then closes the files (the app's cleanup: SIGTERM, SIGINT)."""
+        self.pump.close()
+
+    def request_reopen(self) -> None:
+        """SIGUSR1: reopen every log file behind the lines queued so far (failures are logged)."""
+        for sink in self.logs():
+            sink.reopen()
+
+    async def reopen(self) -> dict[str, str]:
+        """The admin API's reopen: waits (REOPEN_DEADLINE_S) until every log reopened; per log
+        "reopened", the error, or "pending" when its writer is still busy."""
+        loop = asyncio.get_running_loop()
+        waits: dict[str, asyncio.Future[BaseException | None]] = {}
+        for sink in self.logs():
+            done: asyncio.Future[BaseException | None] = loop.create_future()
+            waits[sink.name] = done
+            sink.reopen(lambda err, fut=done: loop.call_soon_threadsafe(_settle, fut, err))
+        await asyncio.wait(list(waits.values()), timeout=REOPEN_DEADLINE_S)
+        return {name: ("pending" if not fut.done() else "reopened" if fut.result() is None else str(fut.result()))
+                for name, fut in waits.items()}
 
     def audit_decision(self, request_id: str, principal: Any, action: str, resource: str | None,
                        allowed: bool, effect: str, deciding: Any, denied_actions: list[str],
@@ -34,11 +70,30 @@ class Observability:
         self.metrics.decisions.inc(effect)
         if self.audit is None:
             return
-        self.audit.write({"time": utc_now_iso(), "request_id": request_id, **principal_fields(principal),
-                          "action": action, "resource": resource, "enterprise_project": enterprise_project,
-                          "decision": "allow" if allowed else "deny",
-                          "effect": effect, "denied_actions": denied_actions,
-                          "deciding": [{"policy": p, "statement": i} for p, i in deciding]})
+        self.audit.write_line(self.lines.audit(request_id, principal, action, resource, enterprise_project,
+                                               allowed, effect, denied_actions, deciding))
+
+    def audit_would_reject(self, request_id: str, principal: Any, action: str, rules: tuple[str, ...]) -> None:
+        """A report-mode rate-limit rule had no room for an allowed request."""
+        if self.audit is not None:
+            self.audit.write_line(self.lines.event(request_id, principal, {
+                "action": action, "event": "ratelimit_would_reject", "rules": list(rules)}))
+
+    def audit_report_only(self, request_id: str, principal: Any, action: str, resource: str | None,
+                          outcome: str, allowed: bool, deciding: Any) -> None:
+        """Report-only policies would have changed this decision (`would_deny` / `would_allow`)."""
+        self.metrics.report_only.inc(outcome)
+        if self.audit is not None:
+            self.audit.write_line(self.lines.event(request_id, principal, {
+                "action": action, "resource": resource, "event": "report_only", "outcome": outcome,
+                "decision": "allow" if allowed else "deny",
+                "deciding": [{"policy": p, "statement": i} for p, i in deciding]}))
+
+
+
+def _settle(future: "asyncio.Future[BaseException | None]", error: BaseException | None) -> None:
+    if not future.done():
+        future.set_result(error)
 
 
 OBSERVABILITY = web.AppKey("observability", Observability)
@@ -55,12 +110,9 @@ def log_access(request: web.Request, response: web.StreamResponse, notes: Reques
     action = route.action if route is not None else ("iam" if request.path.startswith("/v3") else "-")
     obs.metrics.requests.inc(action, str(response.status))
     if obs.access is not None:
-        obs.access.write({
-            "time": utc_now_iso(), "request_id": notes.request_id,
-            "source_ip": notes.source_ip or request.remote, "method": request.method,
-            "path": request.path, **principal_fields(notes.principal),
-            "action": action, "decision": notes.decision_effect,
-            "enterprise_project": notes.enterprise_project, "ratelimit": notes.ratelimit_outcome,
-            "upstream_status": notes.upstream_status, "status": response.status,
-            "bytes": response.body_length if response.prepared else response.content_length,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3)})
+        obs.access.write_line(obs.lines.access(
+            notes.request_id, notes.source_ip or request.remote, request.method, request.path,
+            notes.principal, action, notes.decision_effect, notes.enterprise_project,
+            notes.ratelimit_outcome, notes.ratelimit_would_reject, notes.upstream_status, response.status,
+            response.body_length if response.prepared else response.content_length,
+            time.perf_counter() - started))

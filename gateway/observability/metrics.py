@@ -126,6 +126,10 @@ class GatewayMetrics:
         self.auth_failures = Counter("ddmgw_auth_failures_total", "Failed authentications by reason.", ("reason",))
         self.ratelimit_rejections = Counter("ddmgw_ratelimit_rejections_total",
                                             "Requests refused by a rate limit, by policy.", ("policy",))
+        self.ratelimit_would_reject = Counter("ddmgw_ratelimit_would_reject_total",
+                                              "Allowed requests a report-mode rule would have refused.", ("rule",))
+        self.report_only = Counter("ddmgw_policy_report_only_total",
+                                   "Decisions report-only policies would have changed, by outcome.", ("outcome",))
         self.decisions = Counter("ddmgw_policy_decisions_total", "Authorization decisions.", ("effect",))
         self.store_errors = Counter("ddmgw_store_errors_total", "Shared store calls that failed, by kind.",
                                     ("kind",))
@@ -136,11 +140,18 @@ class GatewayMetrics:
             ("result",))
         self.upstream_latency = Histogram("ddmgw_upstream_latency_seconds", "Upstream response time.",
                                           ("action",))
+        self.access_log_dropped = Counter("ddmgw_access_log_dropped_total",
+                                          "Access-log lines dropped because the log queue was full.")
+        self.audit_log_sync_writes = Counter(
+            "ddmgw_audit_log_sync_writes_total",
+            "Audit records the event loop wrote itself because the audit queue was full (never dropped).")
+        for counter in (self.access_log_dropped, self.audit_log_sync_writes):
+            counter.inc(amount=0)   # exported as 0 from the start: an alert can tell 0 from absent
 
     def all(self) -> tuple[Counter | Gauge | Histogram, ...]:
-        return (self.requests, self.auth_failures, self.ratelimit_rejections, self.decisions,
-                self.store_errors, self.store_degraded, self.upstream_latency,
-                self.enterprise_project_lookups)
+        return (self.requests, self.auth_failures, self.ratelimit_rejections, self.ratelimit_would_reject,
+                self.report_only, self.decisions, self.store_errors, self.store_degraded, self.upstream_latency,
+                self.enterprise_project_lookups, self.access_log_dropped, self.audit_log_sync_writes)
 
     def snapshot(self) -> Snapshot:
         out: Snapshot = {}

@@ -1,7 +1,8 @@
 """The DDM request pipeline, top to bottom:
 
     request id (handler wrapper) -> route -> authenticate -> rate-limit -> place -> authorize
-    -> body -> proxy (forward.py) -> normalize -> relay -> enterprise-project learning
+    (-> report-only policies, audited) -> body -> proxy (forward.py) -> normalize -> relay
+    -> enterprise-project learning
 
 A list the caller may see only in part takes the filter phase instead of the proxy (it fetches
 every page with the gateway's credentials and answers the caller's page). The proxy returns a
@@ -35,6 +36,7 @@ from .filter import filtered_list, filters_list, learn_from_answer
 from .forward import forward_request
 from .normalize import normalize_errors
 from .ratelimit import rate_limit
+from .report_only import audit_report_only
 from .notes import notes_of
 from .relay import relay
 from .respond import error_response
@@ -69,7 +71,7 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
         notes.principal = principal
         project = check_project_scope(principal, route.project_id, runtime.directory,
                                       header_project_id=request.headers.get("X-Project-Id"))
-        headers = await rate_limit(principal, services)
+        headers = await rate_limit(principal, route.action, services, notes)
         notes.ratelimit_outcome = "allowed"
         grants = caller_grants(principal, project, services)
         if body is None and lease is not None and wants_create_body(route, principal, grants):
@@ -83,6 +85,7 @@ async def handle_ddm(request: web.Request) -> web.StreamResponse:
             request_id, principal, verdict.action, verdict.resource, verdict.allowed,
             verdict.decision.effect, verdict.decision.deciding, verdict.denied_actions,
             verdict.enterprise_project)
+        audit_report_only(principal, route, project, placement, verdict, services, request_id)
         verdict.raise_if_denied()
         learns = runtime.grants.uses_enterprise_projects
         if filters_list(route, placement):

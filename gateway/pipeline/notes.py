@@ -17,6 +17,7 @@ class RequestNotes:
     source_ip: str | None = None
     principal: Any = None          # gateway.principal.Principal once authenticated
     ratelimit_outcome: str | None = None   # allowed | rejected
+    ratelimit_would_reject: tuple[str, ...] = ()   # report-mode rules that had no room
     decision_effect: str | None = None     # allow | owner | deny ...
     enterprise_project: str | list[str] | None = None   # decided in; a filtered list: those shown
     upstream_status: int | None = None
