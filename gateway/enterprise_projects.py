@@ -146,9 +146,11 @@ def lookup_answer(status: int, body: bytes) -> object:
 
 
 def parse_json(body: bytes) -> Any:
+    """DDM's answer as JSON, or None when it is not JSON (nested past the interpreter's
+    recursion limit counts as not JSON: the answer's size is bounded, its depth is not)."""
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

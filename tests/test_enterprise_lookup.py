@@ -71,3 +71,8 @@ async def test_a_failing_upstream_raises_502_and_caches_nothing(aiohttp_client: 
         assert await locator.of_instance(PROJECT, instance_id, "rid") == RED            # the fault is spent
     finally:
         await client.close()
+
+
+def test_a_reply_nested_past_the_recursion_limit_is_not_json() -> None:
+    from gateway.enterprise_projects import parse_json
+    assert parse_json(b"[" * 60000) is None and parse_json(b'{"a": 1}') == {"a": 1}

@@ -134,3 +134,9 @@ def test_normalize_is_a_pure_core() -> None:
              "print(sorted(m for m in ('aiohttp', 'redis', 'asyncio') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_error_body_nested_past_the_recursion_limit_is_not_json() -> None:
+    """A hostile or broken upstream cannot turn its error body into a 500 of the gateway."""
+    code, _ = extract_error(502, "application/json", b"[" * 60000)
+    assert code == "DBS.200412"

@@ -105,7 +105,7 @@ def _parse_json(text: str) -> Any:
         return None
     try:
         return json.loads(stripped)
-    except ValueError:  # truncated or not JSON after all
+    except (ValueError, RecursionError):  # truncated, not JSON after all, or nested too deep
         return None
 
 
