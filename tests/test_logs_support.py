@@ -27,3 +27,25 @@ def record_of(path: Path, request_id: str, timeout_s: float = 10.0) -> dict[str,
             assert len(found) == 1, f"request {request_id} has {len(found)} records in {path.name}"
             return found[0]
         time.sleep(0.02)
+
+
+def records_by_request(path: Path, request_ids: list[str], *, settle_s: float = 0.1,
+                       timeout_s: float = 10.0) -> dict[str, list[dict[str, Any]]]:
+    """Every record of each request id, once each id has one and the log has stopped growing for
+    `settle_s` (a request's audit records are queued together, so they arrive together)."""
+    deadline = time.monotonic() + timeout_s
+    size, steady_since = -1, time.monotonic()
+    while True:
+        records = read_records(path)
+        found: dict[str, list[dict[str, Any]]] = {rid: [] for rid in request_ids}
+        for record in records:
+            if record.get("request_id") in found:
+                found[record["request_id"]].append(record)
+        now = time.monotonic()
+        current = path.stat().st_size if path.exists() else 0
+        if current != size:
+            size, steady_since = current, now
+        if (all(found.values()) and now - steady_since >= settle_s) or now > deadline:
+            return found
+        time.sleep(0.02)
+

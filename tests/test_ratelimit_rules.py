@@ -21,6 +21,7 @@ from gateway.services import SERVICES
 from .harness import (ALICE_AK, ALICE_SK, BOB_AK, BOB_SK, CAROL_AK, CAROL_SK, DAVE_AK, DAVE_SK, PROJECT_ID,
                       TEST_LOG_DIR, OffsetClock)
 from .stack import Reply, http
+from .test_logs_support import records_by_request
 from .test_replicas_support import INSTANCES_PATH, Replicas, replica_config, start_replicas
 
 USAGE = "/ddm-gateway/v1/usage"
@@ -55,13 +56,8 @@ def usage(url: str, ak: str, sk: str) -> dict[str, dict[str, Any]]:
 
 
 def log_records(name: str, request_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    wanted = set(request_ids)
-    found: dict[str, list[dict[str, Any]]] = {rid: [] for rid in request_ids}
-    for line in (TEST_LOG_DIR / name).read_text().splitlines():
-        record = json.loads(line)
-        if record.get("request_id") in wanted:
-            found[record["request_id"]].append(record)
-    return found
+    """Each request's records in a test log (written off the request path: polled for, bounded)."""
+    return records_by_request(TEST_LOG_DIR / name, request_ids)
 
 
 def metric(admin_url: str, line_start: str) -> float:
