@@ -40,8 +40,9 @@ def test_the_pattern_catches_what_it_is_for() -> None:
                   ('open("/', 'root/.cache/x")'), ("C:", "\\\\Users\\\\dev")]:
         bad = "".join(parts)
         assert offending_lines(bad), bad
-    for fine in ["https://example.com/work/x", "state_dir: ./.ddm-gateway", "/etc/ddm-gateway/key.pem",
-                 "GET /v1/{project_id}/instances", "tests/data/x.yaml", "a/work/b"]:
+    folder = "/" + "work/"   # the same pieces: a URL path or a relative path is no machine folder
+    for fine in ["https://example.com" + folder + "x", "state_dir: ./.ddm-gateway", "/etc/ddm-gateway/key.pem",
+                 "GET /v1/{project_id}/instances", "tests/data/x.yaml", "a" + folder + "b"]:
         assert not offending_lines(fine), fine
 
 
