@@ -12,9 +12,9 @@ from typing import Any, Callable
 
 from aiohttp import web
 
-from .admin import create_admin_app
-from .app import create_app
-from .connections import EdgeRunner
+from .http.admin import create_admin_app
+from .http.app import create_app
+from .http.connections import EdgeRunner
 from .reload import reload_config, watch_file
 from .services import SERVICES
 

@@ -15,8 +15,8 @@ from .limits.ruleset import RuleSet
 from .shadow_grants import without_policies
 
 if TYPE_CHECKING:   # the parts import services.py for SERVICES; the types only for checking
-    from signer import DerivedKeyCache
-
+    from .authn.authenticator import Authenticator
+    from .body_budget import BodyBudget
     from .config.model import GatewayConfig
     from .enterprise_projects import EnterpriseProjectLocator
     from .iam.password_checker import PasswordChecker
@@ -24,10 +24,7 @@ if TYPE_CHECKING:   # the parts import services.py for SERVICES; the types only 
     from .iam.tokens import TokenService
     from .limits.model import LimitStore
     from .observability.access import Observability
-    from .pipeline.auth_guard import FailedAuthGuard
-    from .pipeline.body import BodyBudget
     from .proxy.client import UpstreamClient
-    from .revocation import RevocationCache
 
 
 @dataclass(frozen=True)
@@ -52,13 +49,11 @@ class Runtime:
 @dataclass
 class Services:
     runtime: Runtime
-    tokens: TokenService
+    tokens: TokenService           # issues tokens (IAM routes); authn verifies them
     temporary: TemporaryCredentialService
     store: LimitStore
-    revocations: RevocationCache
+    authn: Authenticator           # who is calling: tokens, keys, revocation, lockout, failed-auth guard
     upstream: UpstreamClient
-    auth_guard: FailedAuthGuard
-    key_cache: DerivedKeyCache     # ECDSA/SM2 keys derived from SKs
     observability: Observability
     clock: Callable[[], float]
     bodies: BodyBudget             # bytes buffered for bodies

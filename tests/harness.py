@@ -17,7 +17,7 @@ from typing import Any, Awaitable, TypeVar
 
 from aiohttp import web
 
-from gateway.connections import EdgeRunner
+from gateway.http.connections import EdgeRunner
 
 T = TypeVar("T")
 

@@ -30,7 +30,7 @@ def start_stack(tmp_dir: str, *, store_url: str | None = None, sim_kwargs: dict[
                 upstream_auth: dict[str, Any] | None = None, servers: ServerThread | None = None,
                 sim_url: str | None = None, **limits: int) -> Stack:
     from ddmsim import create_app as create_sim
-    from gateway.app import create_app
+    from gateway.http.app import create_app
     from gateway.config import parse_config
 
     servers = servers or ServerThread()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ast
 
-from gateway.pipeline.authenticate import AUTH_FAILURE_REASONS
+from gateway.authn.failures import AUTH_FAILURE_REASONS
 
 from .test_import_direction import project_modules
 
@@ -20,7 +20,8 @@ def test_every_authentication_failure_reason_is_a_known_label() -> None:
                     if keyword.arg in ("reason", "kind") and isinstance(keyword.value, ast.Constant) \
                             and ("unauthorized" in ast.unparse(node.func) or "SignatureError" in ast.unparse(node.func)):
                         spelled.add(keyword.value.value)
-                if ast.unparse(node.func).endswith("auth_failures.inc") and isinstance(node.args[0], ast.Constant):
+                if ast.unparse(node.func).endswith(("auth_failures.inc", "count_failure")) \
+                        and isinstance(node.args[0], ast.Constant):
                     spelled.add(node.args[0].value)
     assert {"unknown_access_key", "date_out_of_window", "bad_password"} <= spelled   # the walk sees them
     assert spelled <= AUTH_FAILURE_REASONS

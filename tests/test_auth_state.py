@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from gateway.limits import MemoryStore, RedisStore
-from gateway.revocation import RevocationCache
+from gateway.authn.revocation import RevocationCache
 
 from .harness import ISSUED_TOKENS, PROJECT_ID
 from .stack import Reply, http

@@ -100,7 +100,7 @@ class EpStack:
 def start_ep_stack(state_dir: str, *, replicas: int = 1, servers: ServerThread | None = None,
                    upstream_url: str | None = None, **authz: Any) -> EpStack:
     from ddmsim import create_app as create_sim
-    from gateway.app import create_app
+    from gateway.http.app import create_app
     from gateway.config import parse_config
 
     servers = servers or ServerThread()

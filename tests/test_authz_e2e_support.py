@@ -149,7 +149,7 @@ class AuthzStack:
 def start_authz_stack(state_dir: str, *, authz: dict[str, Any] | None = None) -> AuthzStack:
     """Instances are created in the simulator first, so policies can name their ids."""
     from ddmsim import create_app as create_sim
-    from gateway.app import create_app
+    from gateway.http.app import create_app
     from gateway.config import parse_config
 
     servers = ServerThread()

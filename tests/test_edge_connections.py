@@ -49,7 +49,7 @@ class Gateway:
 
 
 def start_gateway(tmp_path: Path, sim_url: str, **listen: Any) -> Gateway:
-    from gateway.app import create_app
+    from gateway.http.app import create_app
     from gateway.config import parse_config
     data = config_data(state_dir=str(tmp_path), upstream_url=sim_url)
     data["listen"].update(listen)

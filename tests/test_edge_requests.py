@@ -219,13 +219,13 @@ def test_stronger_parameters_verify_next_to_old_hashes() -> None:
 
 def test_a_client_line_ahead_of_the_proxy_line_does_not_choose_the_ip() -> None:
     import ipaddress
-    from gateway.pipeline.client_ip import source_ip
+    from gateway.http.head import request_head
     trusted = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8")]
     headers = CIMultiDict([("X-Forwarded-For", "192.0.2.66"),            # the client's own line
                            ("X-Forwarded-For", "203.0.113.9, 10.0.0.5")])   # what our proxies appended
     request = make_mocked_request("GET", "/", headers=headers)
     request._transport_peername = ("127.0.0.1", 5555)   # type: ignore[attr-defined]
-    assert source_ip(request, trusted) == "203.0.113.9"
+    assert request_head(request, "rid", trusted).source_ip == "203.0.113.9"
 
 
 def test_client_forwarding_and_method_override_headers_are_dropped(stack: Stack) -> None:
@@ -342,7 +342,7 @@ def test_catalog_endpoints_do_not_come_from_the_host_header(stack: Stack, tmp_pa
 
 
 def test_catalog_endpoints_follow_listen_public_url(tmp_path: Path) -> None:
-    from gateway.app import create_app
+    from gateway.http.app import create_app
     from gateway.config import parse_config
     from .harness import ServerThread, config_data
     data = config_data(state_dir=str(tmp_path))
@@ -366,7 +366,7 @@ def replay_stack(tmp_path: Path, store_url: str | None = None, *, servers: Any =
                  sim_url: str | None = None) -> Stack:
     """A gateway with `auth.replay_window: true` (and its simulator, unless one is given)."""
     from ddmsim import create_app as create_sim
-    from gateway.app import create_app
+    from gateway.http.app import create_app
     from gateway.config import parse_config
     from .harness import OffsetClock, ServerThread, config_data
     servers = servers or ServerThread()

@@ -162,7 +162,7 @@ def test_a_body_that_never_arrives_is_408_not_a_held_handler(tmp_path: Path) -> 
     """A signed request announces 100 bytes and sends 10: the gateway answers 408 in the
     documented shape once listen.body_timeout_s passes, instead of waiting for ever."""
     from ddmsim import create_app as create_sim
-    from gateway.app import create_app
+    from gateway.http.app import create_app
     from gateway.config import parse_config
 
     servers = ServerThread()

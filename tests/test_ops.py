@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 import pytest
 import yaml
 
-from gateway.admin import create_admin_app
+from gateway.http.admin import create_admin_app
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.writer import LogPump, StreamTarget
 from gateway.reload import reload_config, watch_file

@@ -12,8 +12,7 @@ import pytest
 from aiohttp import web
 
 from gateway.errors import GatewayError
-from gateway.pipeline.forward import forward_request
-from gateway.pipeline.relay import relay
+from gateway.http.relay import relay
 from gateway.proxy.client import UpstreamClient
 from gateway.proxy.http1 import IncompleteBody, UpstreamDropped, UpstreamTimeout
 from gateway.proxy.http1_head import (FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_LENGTH, FRAMING_NONE,
@@ -22,7 +21,7 @@ from gateway.proxy.http1_head import (FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_LE
 from gateway.proxy.pool import ConnectFailed, UpstreamPool
 from gateway.proxy.upstream_auth import NoUpstreamAuth
 
-from .test_proxy_support import forwarding_app
+from .test_proxy_support import forward_plain, forwarding_app
 
 # -- pure: heads ------------------------------------------------------------------------------
 
@@ -537,8 +536,8 @@ async def test_https_upstream_is_verified(aiohttp_client, aiohttp_server, tmp_pa
 
         async def handler(request: web.Request) -> web.StreamResponse:
             try:
-                answer = await forward_request(request, proxy, body=None, request_id="rid-tls",
-                                               project_id=None, client_ip="198.51.100.1")
+                answer = await forward_plain(request, proxy, content=None, request_id="rid-tls",
+                                             project_id=None, client_ip="198.51.100.1")
                 return await relay(request, answer, "rid-tls")
             except GatewayError as err:
                 return web.Response(status=err.status)

@@ -73,8 +73,8 @@ class Replicas:
 def start_replicas(tmp_dir: str, count: int, store_url: str | None, **options: Any) -> Replicas:
     """`options` go to replica_config (on_failure, replicas, limits, trusted_proxies)."""
     from ddmsim import create_app as create_sim
-    from gateway.admin import create_admin_app
-    from gateway.app import create_app
+    from gateway.http.admin import create_admin_app
+    from gateway.http.app import create_app
     from gateway.config import parse_config
 
     servers = ServerThread()

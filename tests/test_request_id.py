@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from gateway.pipeline.request_id import _WELL_FORMED, choose_request_id, new_request_id
+from gateway.http.request_id import _WELL_FORMED, choose_request_id, new_request_id
 
 
 def test_generated_ids_are_32_hex_digits_and_unique() -> None:
@@ -33,12 +33,12 @@ def test_a_forked_child_does_not_repeat_the_parents_ids() -> None:
 
 def test_every_route_of_the_public_app_runs_the_request_id_stage(tmp_path) -> None:
     """No middleware any more: each handler must be wrapped, or its answers lose their id and log line."""
-    from gateway.app import create_app
+    from gateway.http.app import create_app
     from gateway.config import demo_config
-    from gateway.pipeline.request_id import with_request_id
+    from gateway.http.request_id import with_request_id
 
     app = create_app(demo_config(state_dir=tmp_path))
-    wrapper_code = with_request_id(lambda request: None).__code__   # type: ignore[arg-type, return-value]
+    wrapper_code = with_request_id(lambda request, head: None).__code__   # type: ignore[arg-type, return-value]
     routes = list(app.router.routes())
     assert len(routes) > 10 and not app.middlewares
     for route in routes:

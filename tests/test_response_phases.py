@@ -11,7 +11,7 @@ from aiohttp import ClientPayloadError, web
 
 from gateway.errors import JSON_CONTENT_TYPE
 from gateway.pipeline.normalize import normalize_errors
-from gateway.pipeline.relay import relay
+from gateway.http.relay import relay
 from gateway.proxy.answer import BodyBroken, UpstreamResponse
 from gateway.proxy.client import UpstreamClient
 from gateway.proxy.upstream_auth import NoUpstreamAuth

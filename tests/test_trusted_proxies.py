@@ -11,7 +11,7 @@ from typing import Iterator
 
 import pytest
 
-from gateway.app import create_app
+from gateway.http.app import create_app
 from gateway.config import parse_config
 
 from .harness import ALICE_AK, ALICE_SK, PROJECT_ID, ServerThread, config_data

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..pipeline.notes import RequestNotes
+from ..notes import RequestNotes
 from .logs import LineFormat
 from .metrics import GatewayMetrics
 from .writer import LogPump, LogWriter, open_target
@@ -102,7 +102,7 @@ OBSERVABILITY = web.AppKey("observability", Observability)
 def log_access(request: web.Request, response: web.StreamResponse, notes: RequestNotes,
                started: float) -> None:
     """The request counters and one access-log line, once the response is final. Called by the
-    request-id stage, which wraps every route handler (pipeline/request_id.py)."""
+    request-id stage, which wraps every route handler (http/request_id.py)."""
     obs = request.app.get(OBSERVABILITY)
     if obs is None:
         return

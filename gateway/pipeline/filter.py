@@ -14,16 +14,14 @@ import json
 import math
 from typing import Any, Callable
 
-from aiohttp import web
-
 from policies import EP_CREATE, EP_LIST, EnterpriseProjectScope, RouteMatch
 
 from ..enterprise_projects import EnterpriseProjectCache, instances_in, parse_json
 from ..errors import GatewayError
 from ..proxy.answer import UpstreamResponse
+from ..request import RequestHead, query_of
 from ..services import Services
 from .enterprise import Placement
-from .forward import split_target
 
 UPSTREAM_PAGE = 128              # DDM's largest page (limit 1..128)
 DEFAULT_LIMIT = 10               # DDM's default limit for instance lists
@@ -48,24 +46,23 @@ def _integer(text: str | None, default: int, name: str, low: int, high: int | No
     return int(text)
 
 
-async def filtered_list(request: web.Request, route: RouteMatch, visible: Callable[[str], bool],
-                        services: Services, *, request_id: str) -> tuple[UpstreamResponse, list[str]]:
+async def filtered_list(head: RequestHead, route: RouteMatch, visible: Callable[[str], bool],
+                        services: Services) -> tuple[UpstreamResponse, list[str]]:
     """The caller's page of the instances it may see, and the enterprise projects shown. All
     pages together must arrive within the upstream timeout (else 504)."""
-    offset, limit = paging(request.query)
+    offset, limit = paging(query_of(head))
     upstream = services.runtime.config.upstream
     try:
         async with asyncio.timeout(upstream.timeout_s if upstream is not None else 60.0):
-            return await _assemble(request, route, visible, services, offset, limit, request_id=request_id)
+            return await _assemble(head, route, visible, services, offset, limit)
     except TimeoutError:
         raise GatewayError.of("gateway_timeout") from None
 
 
-async def _assemble(request: web.Request, route: RouteMatch, visible: Callable[[str], bool],
-                    services: Services, offset: int, limit: int, *,
-                    request_id: str) -> tuple[UpstreamResponse, list[str]]:
+async def _assemble(head: RequestHead, route: RouteMatch, visible: Callable[[str], bool],
+                    services: Services, offset: int, limit: int) -> tuple[UpstreamResponse, list[str]]:
     scope = route.enterprise_project
-    raw_path, _ = split_target(request)
+    raw_path, request_id = head.raw_path, head.request_id
     documents: list[dict[str, Any]] = []
     first: UpstreamResponse | None = None
     listed = 0

@@ -1,9 +1,10 @@
 """Stage 4: every budget that applies to the request, in one store round trip.
 
 The built-in budgets (per user, overall) and each matching `limits.rules` entry are checked and
-recorded together (`Runtime.rules` says which apply). The same round trip also refuses a locked
-AK (five bad signatures lock it for five minutes) and resets its failure count on success, so
-the successful path costs nothing extra. Report-mode rules never refuse; when one would have,
+recorded together (`Runtime.rules` says which apply). The same round trip also carries the AK
+lockout authn decides on (authn's `lock_key_of` and `locked`: five bad signatures lock an AK for
+five minutes) and resets its failure count on success, so the successful path costs no extra
+store call. A request with a body had its lock judged by authn before the body was read. Report-mode rules never refuse; when one would have,
 the access log, the audit log and /metrics say so.
 """
 from __future__ import annotations
@@ -14,8 +15,9 @@ from ..errors import GatewayError
 from ..limits import LimitDecision, LimitRule, StoreUnavailable
 from ..principal import Principal
 from ..services import Services
-from .authenticate import LOCKED, lock_key_of, unauthorized
-from .notes import RequestNotes
+from ..authn.authenticator import lock_key_of
+from ..authn.failures import locked
+from ..notes import RequestNotes
 
 Headers = tuple[tuple[str, str], ...]
 # How the 429 names a budget (Huawei APIG: "policy user ...", "policy api ..." for the global one).
@@ -31,7 +33,7 @@ async def rate_limit(principal: Principal, action: str, services: Services, note
     except StoreUnavailable:
         raise GatewayError.of("store_unavailable") from None
     if decision.locked:
-        raise unauthorized(LOCKED, reason="locked_access_key")
+        raise locked()
     headers = ratelimit_headers(rules, decision)
     if not decision.allowed:
         raise throttled(rules, decision, headers, services)

@@ -1,23 +1,19 @@
-"""Stage 2: which DDM operation this is, from the one shared path canonicalization; path
-parameters outside their allowed form (routes.yaml `parameter_forms`) are 400 here."""
+"""Stage 2: which DDM operation this is, from the one shared path canonicalization (the edge's
+RequestHead carries the segments); path parameters outside their allowed form (routes.yaml
+`parameter_forms`) are 400 here."""
 from __future__ import annotations
 
-from aiohttp import web
-
 from policies import RouteCatalog, RouteMatch
-from signer import PathError, path_segments
 
 from ..errors import GatewayError
+from ..request import RequestHead
 
 
-def route_request(request: web.Request, catalog: RouteCatalog) -> RouteMatch:
-    raw_path = request.raw_path.split("?", 1)[0]
-    try:
-        segments = path_segments(raw_path)
-    except PathError as err:
-        raise GatewayError.of("bad_request", f"Bad request path: {err}") from None
+def route_request(head: RequestHead, catalog: RouteCatalog) -> RouteMatch:
+    if head.segments is None:
+        raise GatewayError.of("bad_request", f"Bad request path: {head.path_error}")
     # The catalog's convention keeps the empty segment before the first "/".
-    match = catalog.match(request.method, ("",) + segments)
+    match = catalog.match(head.method, ("",) + head.segments)
     if match is None:
         raise GatewayError.of("not_found")
     if match.bad_parameter is not None:   # a dot-segment, a backslash...: refused before the action counts

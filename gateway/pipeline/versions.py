@@ -2,7 +2,7 @@
 
 It is the one DDM route without authentication, and its answer is static: proxying it would
 let anyone push uncounted traffic to DDM through the gateway. The list is data
-(api_versions.json), read once.
+(api_versions.json), read once; the answer goes out through the relay like any other.
 """
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ import json
 from functools import lru_cache
 from importlib import resources
 
-from aiohttp import web
+from ..proxy.answer import UpstreamResponse
+
 
 @lru_cache(maxsize=1)
-def _body() -> bytes:
+def api_versions_answer() -> UpstreamResponse:
     text = resources.files(__package__).joinpath("api_versions.json").read_text(encoding="utf-8")
-    return json.dumps(json.loads(text), separators=(",", ":")).encode("utf-8")
-
-
-def api_versions_response() -> web.Response:
-    return web.Response(status=200, body=_body(), content_type="application/json")
+    body = json.dumps(json.loads(text), separators=(",", ":")).encode("utf-8")
+    return UpstreamResponse(200, None, (("Content-Type", "application/json"),), body=body)

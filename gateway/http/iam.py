@@ -1,4 +1,8 @@
-"""The IAM routes the official SDKs call, served on the gateway's own port.
+"""The IAM routes the official SDKs call, served on the gateway's own port: thin handlers.
+
+Authentication (the caller's token or AK/SK, a parent token) goes through authn's
+Authenticator like any DDM call; tokens and temporary credentials are issued by the plain
+services in gateway/iam/.
 
 `POST /v3/auth/tokens` (password or token method, project/domain scope), token validation and
 revocation, project and domain listings (the SDK's project-id auto-resolution), and temporary
@@ -11,38 +15,38 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from ..authn.failures import LOCKED, AuthFailure
 from ..errors import GatewayError, IamError, JSON_CONTENT_TYPE, iam_error_body
-from ..identity import Identity, Project
+from ..iam.json_body import MAX_IAM_BODY, parse_object
+from ..iam.password_checker import PasswordsBusy
+from ..iam.token_body import domain_body, iso, project_body, token_body
+from ..iam.tokens import TokenClaims
+from ..config.model import DomainConfig
+from ..identity import Identity, IdentityDirectory, Project
 from ..limits import StoreUnavailable
-from .password_checker import PasswordsBusy
-from ..pipeline.authenticate import (AuthFailure, authenticate, charged, claims_from_token, lock_key_of,
-                                     principal_from_token)
-from ..pipeline.client_ip import source_ip
-from ..pipeline.expect import expect_within
-from ..pipeline.notes import notes_of
-from ..pipeline.request_id import Handler, request_id_of
 from ..principal import Principal
+from ..request import RequestHead, query_of
 from ..services import SERVICES, Services
-from .json_body import MAX_IAM_BODY, parse_object
-from .token_body import domain_body, iso, project_body, token_body
-from .tokens import TokenError, TokenExpired
+from .body import BodyLease
+from .expect import expect_within
+from .request_id import EdgeHandler, Handler
 
 LOGIN_FAILED = IamError(401, "IAM.0001", "The username or password is wrong.")
 
 
-def iam_route(handler: Handler) -> Handler:
+def iam_route(handler: EdgeHandler) -> EdgeHandler:
     """Turns IamError/GatewayError raised by an IAM handler into Keystone's error shape."""
     @functools.wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
+    async def wrapper(request: web.Request, head: RequestHead) -> web.StreamResponse:
         headers: tuple[tuple[str, str], ...] = ()
         try:
-            return await handler(request)
+            return await handler(request, head)
         except GatewayError as err:
             code = "IAM.0001" if err.status == 401 else err.code
             failure, headers = IamError(err.status, code, err.message), err.headers
         except IamError as err:
             failure = err
-        response = web.Response(status=failure.status, body=iam_error_body(failure, request_id_of(request)))
+        response = web.Response(status=failure.status, body=iam_error_body(failure, head.request_id))
         response.headers["Content-Type"] = JSON_CONTENT_TYPE
         for name, value in headers:   # Retry-After of a throttled login
             response.headers[name] = value
@@ -66,9 +70,9 @@ def public_url(request: web.Request) -> str:
 
 async def json_body(request: web.Request) -> dict[str, Any]:
     """The JSON object of an IAM request, read through the one bounded body reader."""
-    listen = request.app[SERVICES].runtime.config.listen
-    with request.app[SERVICES].bodies.lease() as lease:
-        raw = await lease.read(request, MAX_IAM_BODY, timeout_s=listen.body_timeout_s)
+    services = request.app[SERVICES]
+    with BodyLease(services.bodies) as lease:
+        raw = await lease.read_request(request, MAX_IAM_BODY, timeout_s=services.runtime.config.listen.body_timeout_s)
         return parse_object(raw)
 
 
@@ -84,7 +88,7 @@ def field(data: Any, *path: str) -> Any:
 # --- POST /v3/auth/tokens -------------------------------------------------------------------
 
 @iam_route
-async def create_token(request: web.Request) -> web.StreamResponse:
+async def create_token(request: web.Request, head: RequestHead) -> web.StreamResponse:
     services = request.app[SERVICES]
     auth = field(await json_body(request), "auth")
     methods = field(auth, "identity", "methods")
@@ -93,9 +97,9 @@ async def create_token(request: web.Request) -> web.StreamResponse:
     not_after = None
     if "password" in methods:
         user = field(auth, "identity", "password", "user")
-        identity, used = await _guarded_password_login(request, services, user), ("password",)
+        identity, used = await _guarded_password_login(head, services, user), ("password",)
     elif "token" in methods:
-        (identity, not_after), used = await _token_login(request, services, auth), ("token",)
+        (identity, not_after), used = await _token_login(head, services, auth), ("token",)
     else:
         raise IamError(400, "IAM.0011", f"Unsupported authentication methods: {methods}.")
     project = _scope(services, identity, field(auth, "scope"))
@@ -105,23 +109,23 @@ async def create_token(request: web.Request) -> web.StreamResponse:
         project_name=project.name if project else None, methods=used,
         domain_owner=identity.domain_owner, not_after=not_after)
     body = token_body(claims, identity, region=services.runtime.config.region,
-                      public_url=public_url(request), with_catalog=not request.query.get("nocatalog"))
+                      public_url=public_url(request), with_catalog=not query_of(head).get("nocatalog"))
     response = web.json_response(body, status=201, content_type="application/json")
     response.headers["X-Subject-Token"] = token
     return response
 
 
-async def _guarded_password_login(request: web.Request, services: Services, user: Any) -> Identity:
+async def _guarded_password_login(head: RequestHead, services: Services, user: Any) -> Identity:
     """Bad passwords count against the source IP's failed-authentication budget, like bad
     signatures: a flood of guesses is refused before any (deliberately slow) scrypt check."""
-    ip = _client_ip(request, services)
-    services.auth_guard.check(ip)
+    guard = services.authn.guard
+    guard.check(head.source_ip)
     try:
         return await _password_login(services, user)
     except IamError as err:
         if err.status == 401:
-            services.observability.metrics.auth_failures.inc("bad_password")
-            await services.auth_guard.record_failure(ip)
+            services.authn.count_failure("bad_password")
+            await guard.record_failure(head.source_ip)
         raise
 
 
@@ -163,7 +167,7 @@ def _login_subject(services: Services, user: dict[str, Any]) -> tuple[Identity |
     return identity, f"login:{identity.user_id}" if identity is not None else f"login:{given}"
 
 
-def _domain_of(directory: Any, spec: Any) -> Any:
+def _domain_of(directory: IdentityDirectory, spec: Any) -> DomainConfig | None:
     if not isinstance(spec, dict):
         return None
     if isinstance(spec.get("id"), str):
@@ -173,26 +177,15 @@ def _domain_of(directory: Any, spec: Any) -> Any:
     return None
 
 
-async def _token_login(request: web.Request, services: Services, auth: Any) -> tuple[Identity, int]:
+async def _token_login(head: RequestHead, services: Services, auth: Any) -> tuple[Identity, int]:
     """The identity of the parent token and its expiry, which the new token keeps (a token
     renewing itself would make a stolen token last for ever)."""
-    token = field(auth, "identity", "token", "id") or request.headers.get("X-Auth-Token")
+    token = field(auth, "identity", "token", "id") or head.headers.get("x-auth-token")
     if not isinstance(token, str):
         raise IamError(400, "IAM.0011", "auth.identity.token.id or X-Auth-Token is required.")
-    claims = await _guarded_token(request, services, token)
-    principal = principal_from_token(services, token, _client_ip(request, services))
+    claims = await services.authn.guarded_claims(services.runtime, token, head.source_ip)
+    principal = services.authn.principal_from_token(services.runtime, token, head.source_ip)
     return _identity(services, principal), claims.expires_at
-
-
-async def _guarded_token(request: web.Request, services: Services, token: str) -> Any:
-    """A parent token's claims, counted against the source IP's failed-auth budget like any
-    credential: from an IP over budget, only a token this replica already verified passes."""
-    ip = _client_ip(request, services)
-    over_budget = services.auth_guard.over_budget(ip)
-    try:
-        return claims_from_token(services, token, cached_only=over_budget)
-    except AuthFailure as failure:
-        raise await charged(services, failure, ip, over_budget=over_budget) from None
 
 
 def _scope(services: Services, identity: Identity, scope: Any) -> Project | None:
@@ -217,44 +210,42 @@ def _scope(services: Services, identity: Identity, scope: Any) -> Project | None
 # --- GET / HEAD / DELETE /v3/auth/tokens -------------------------------------------------------
 
 @iam_route
-async def validate_token(request: web.Request) -> web.StreamResponse:
+async def validate_token(request: web.Request, head: RequestHead) -> web.StreamResponse:
     services = request.app[SERVICES]
-    caller = await _authenticated(request, services)
-    token, claims = _subject(request, services, caller)
+    caller = await _authenticated(request, head, services)
+    token, claims = _subject(head, services, caller)
     identity = _identity_or_404(services, claims.user_id)
     if request.method == "HEAD":
         response: web.StreamResponse = web.Response(status=200)
     else:
         body = token_body(claims, identity, region=services.runtime.config.region,
-                          public_url=public_url(request), with_catalog=not request.query.get("nocatalog"))
+                          public_url=public_url(request), with_catalog=not query_of(head).get("nocatalog"))
         response = web.json_response(body, status=200)
     response.headers["X-Subject-Token"] = token
     return response
 
 
 @iam_route
-async def revoke_token(request: web.Request) -> web.StreamResponse:
+async def revoke_token(request: web.Request, head: RequestHead) -> web.StreamResponse:
     services = request.app[SERVICES]
-    caller = await _authenticated(request, services)
-    _token, claims = _subject(request, services, caller)
+    caller = await _authenticated(request, head, services)
+    _token, claims = _subject(head, services, caller)
     ttl = claims.expires_at - services.clock()
     try:
-        await services.revocations.revoke(claims.token_id, ttl)
+        await services.authn.revocations.revoke(claims.token_id, ttl)
     except StoreUnavailable:
         raise IamError(503, "IAM.0006", "The revocation could not be stored; try again.") from None
     return web.Response(status=204)
 
 
-def _subject(request: web.Request, services: Services, caller: Principal) -> tuple[str, Any]:
-    token = request.headers.get("X-Subject-Token")
+def _subject(head: RequestHead, services: Services, caller: Principal) -> tuple[str, TokenClaims]:
+    token = head.headers.get("x-subject-token")
     if not token:
         raise IamError(400, "IAM.0009", "X-Subject-Token is invalid in the request.")
-    try:
-        claims = services.tokens.verify(token)
-    except (TokenExpired, TokenError):
+    try:   # the same verification and revocation check as any token (authn), answered as IAM does
+        claims = services.authn.claims_from_token(services.runtime, token)
+    except AuthFailure:
         raise IamError(404, "IAM.0004", "Could not find token.") from None
-    if services.revocations.is_revoked(claims.token_id):
-        raise IamError(404, "IAM.0004", "Could not find token.")
     same_user = claims.user_id == caller.user_id
     owner_of_domain = caller.domain_owner and claims.domain_id == caller.domain_id
     if not (same_user or owner_of_domain):
@@ -265,22 +256,23 @@ def _subject(request: web.Request, services: Services, caller: Principal) -> tup
 # --- projects and domains ------------------------------------------------------------------------
 
 @iam_route
-async def list_auth_projects(request: web.Request) -> web.StreamResponse:
+async def list_auth_projects(request: web.Request, head: RequestHead) -> web.StreamResponse:
     services = request.app[SERVICES]
-    caller = await _authenticated(request, services)
+    caller = await _authenticated(request, head, services)
     projects = services.runtime.directory.projects_of(caller.domain_id)
     return _projects_response(request, projects, "/v3/auth/projects")
 
 
 @iam_route
-async def list_projects(request: web.Request) -> web.StreamResponse:
+async def list_projects(request: web.Request, head: RequestHead) -> web.StreamResponse:
     services = request.app[SERVICES]
-    caller = await _authenticated(request, services)
+    caller = await _authenticated(request, head, services)
     projects = services.runtime.directory.projects_of(caller.domain_id)
-    name = request.query.get("name")
+    query = query_of(head)
+    name = query.get("name")
     if name is not None:
         projects = [p for p in projects if p.name == name]
-    domain_id = request.query.get("domain_id")
+    domain_id = query.get("domain_id")
     if domain_id is not None:
         projects = [p for p in projects if p.domain_id == domain_id]
     return _projects_response(request, projects, "/v3/projects")
@@ -294,9 +286,9 @@ def _projects_response(request: web.Request, projects: list[Project], path: str)
 
 
 @iam_route
-async def list_auth_domains(request: web.Request) -> web.StreamResponse:
+async def list_auth_domains(request: web.Request, head: RequestHead) -> web.StreamResponse:
     services = request.app[SERVICES]
-    caller = await _authenticated(request, services)
+    caller = await _authenticated(request, head, services)
     domain = services.runtime.directory.domain_by_id(caller.domain_id)
     url = public_url(request)
     return web.json_response({"domains": [domain_body(domain, url)],
@@ -306,20 +298,20 @@ async def list_auth_domains(request: web.Request) -> web.StreamResponse:
 # --- POST /v3.0/OS-CREDENTIAL/securitytokens -------------------------------------------------
 
 @iam_route
-async def create_security_token(request: web.Request) -> web.StreamResponse:
+async def create_security_token(request: web.Request, head: RequestHead) -> web.StreamResponse:
     services = request.app[SERVICES]
     data = await json_body(request)
     methods = field(data, "auth", "identity", "methods")
     if methods != ["token"]:
         raise IamError(400, "IAM.0011", "Only the token method is supported: auth.identity.methods = [\"token\"].")
-    token = field(data, "auth", "identity", "token", "id") or request.headers.get("X-Auth-Token")
+    token = field(data, "auth", "identity", "token", "id") or head.headers.get("x-auth-token")
     if not isinstance(token, str):
         raise IamError(401, "IAM.0001", "The request you have made requires authentication.")
     duration = field(data, "auth", "identity", "token", "duration_seconds")
     duration = 900 if duration is None else duration
     if not isinstance(duration, int) or isinstance(duration, bool) or not 900 <= duration <= 86400:
         raise IamError(400, "IAM.0011", "duration_seconds must be an integer from 900 to 86400.")
-    claims = await _guarded_token(request, services, token)
+    claims = await services.authn.guarded_claims(services.runtime, token, head.source_ip)
     credential = services.temporary.issue(claims, duration_s=duration)
     body = {"credential": {"access": credential.access, "secret": credential.secret,
                            "securitytoken": credential.security_token,
@@ -329,24 +321,17 @@ async def create_security_token(request: web.Request) -> web.StreamResponse:
 
 # --- shared ---------------------------------------------------------------------------------------
 
-def _client_ip(request: web.Request, services: Services) -> str:
-    """The source IP (X-Forwarded-For only from trusted proxies), noted for the access log."""
-    ip = notes_of(request).source_ip = source_ip(request, services.runtime.config.listen.trusted_proxies)
-    return ip
-
-
-async def _authenticated(request: web.Request, services: Services) -> Principal:
-    """Token or AK/SK, exactly as for DDM routes; a locked AK is refused here too."""
-    ip = _client_ip(request, services)
+async def _authenticated(request: web.Request, head: RequestHead, services: Services) -> Principal:
+    """Token or AK/SK, exactly as for DDM routes (authn); a locked AK is refused here too."""
     listen = services.runtime.config.listen
-    with services.bodies.lease() as lease:   # a signed body is only needed for the signature
-        principal, _body = await authenticate(
-            request, services, source_ip=ip,
-            read_body=functools.partial(lease.read, request, MAX_IAM_BODY, timeout_s=listen.body_timeout_s))
-    lock_key = lock_key_of(principal)
-    if lock_key is not None:
-        await _refuse_locked(services, lock_key,
-                             IamError(401, "IAM.0001", "AK access failed to reach the limit,forbidden."))
+    with BodyLease(services.bodies) as lease:   # a signed body is only needed for the signature
+        read_body = (functools.partial(lease.read_request, request, MAX_IAM_BODY, timeout_s=listen.body_timeout_s)
+                     if request.body_exists else None)
+        principal, _body = await services.authn.authenticate(head, services.runtime, read_body=read_body)
+    try:
+        await services.authn.refuse_locked(principal)
+    except AuthFailure:
+        raise IamError(401, "IAM.0001", LOCKED) from None
     return principal
 
 
@@ -373,7 +358,7 @@ def _identity_or_404(services: Services, user_id: str) -> Identity:
     return identity
 
 
-def add_iam_routes(app: web.Application, *, wrap: Callable[[Handler], Handler]) -> None:
+def add_iam_routes(app: web.Application, *, wrap: Callable[[EdgeHandler], Handler]) -> None:
     """The IAM routes, each handler wrapped by `wrap` (the app's request-id stage)."""
     expect = expect_within(lambda request: MAX_IAM_BODY)
     app.router.add_post("/v3/auth/tokens", wrap(create_token), expect_handler=expect)

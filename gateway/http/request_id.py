@@ -1,5 +1,5 @@
-"""Stage 1: every request gets an id, taken from the client when well-formed, and the final
-response is counted and access-logged."""
+"""Stage 1 (the edge): every request gets an id, taken from the client when well-formed, its
+RequestHead is built (once: http/head.py), and the final response is counted and access-logged."""
 from __future__ import annotations
 
 import asyncio
@@ -13,12 +13,17 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from ..errors import GatewayError
+from ..notes import NOTES, RequestNotes, notes_of
 from ..observability.access import log_access
-from .notes import NOTES, RequestNotes, notes_of
+from ..request import RequestHead
+from ..services import SERVICES
+from .head import request_head
 from .respond import error_response
 
 log = logging.getLogger("ddm_gateway")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# A route handler at the edge: the aiohttp request (for its body and transport) and its head.
+EdgeHandler = Callable[[web.Request, RequestHead], Awaitable[web.StreamResponse]]
 _WELL_FORMED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 
@@ -39,21 +44,25 @@ def new_request_id() -> str:
     return "%032x" % random.getrandbits(128)
 
 
-def with_request_id(handler: Handler) -> Handler:
-    """Wraps a route handler: starts the request's notes with its id, echoes it as X-Request-Id,
+def with_request_id(handler: EdgeHandler) -> Handler:
+    """Wraps a route handler: starts the request's notes with its id, builds its RequestHead
+    (the source IP from the current config's trusted proxies), echoes the id as X-Request-Id,
     answers stray errors in the documented shape, and logs the final response.
 
     A wrapper, not an aiohttp middleware: an app with any middleware makes aiohttp add its own
     (`_fix_request_current_app`) and look the chain up for every request, two coroutine layers
     that cost more than this whole stage. Every route, the DDM catch-all included, is wrapped
-    (gateway/app.py), so no request reaches a handler without it."""
+    (http/app.py), so no request reaches a handler without it."""
     @functools.wraps(handler)
     async def handle(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         rid = choose_request_id(request.headers.get("X-Request-Id"))
         notes = request[NOTES] = RequestNotes(request_id=rid)
         try:
-            response = await handler(request)
+            trusted = request.app[SERVICES].runtime.config.listen.trusted_proxies
+            head = request_head(request, rid, trusted)
+            notes.source_ip = head.source_ip
+            response = await handler(request, head)
         except GatewayError as err:
             response = error_response(err, rid, legacy=False)
         except web.HTTPException as exc:

@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .limits.model import LimitStore
-from .observability.metrics import GatewayMetrics
-from .proxy.client import UpstreamClient
-from .services import SERVICES
+from ..limits.model import LimitStore
+from ..observability.metrics import GatewayMetrics
+from ..proxy.client import UpstreamClient
+from ..services import SERVICES
 
 PUBLIC_APP = web.AppKey("public_app", web.Application)
 

@@ -1,8 +1,9 @@
 """The one reader of request bodies: bounded in size, in time, and by a process-wide budget.
 
-Every caller (AK/SK-signed, token-authenticated and IAM routes) reads through `BodyLease.read`,
-and only once the caller is identified far enough that buffering for it is not free for an
-attacker (pipeline/ddm.py and iam/routes.py call it after the credential is resolved).
+Every caller (AK/SK-signed, token-authenticated, IAM routes, and a body the upstream auth mode
+signs) reads through `BodyLease.read_request`, and only once the caller is identified far enough that
+buffering for it is not free for an attacker (pipeline/ddm.py calls `ClientBody.read` after the
+credential is resolved; the IAM handlers, http/iam.py, read their small JSON bodies through it).
 
 - size: Content-Length over the limit is refused before a byte is read, a chunked body as soon
   as it passes the limit (413);
@@ -16,34 +17,15 @@ attacker (pipeline/ddm.py and iam/routes.py call it after the credential is reso
 from __future__ import annotations
 
 import asyncio
+from typing import AsyncIterator
 
 from aiohttp import web
 
+from ..body_budget import BodyBudget
 from ..errors import GatewayError
 
 BODY_TIMEOUT_S = 60.0
 CHUNK_BYTES = 64 * 1024
-
-
-class BodyBudget:
-    """Bytes buffered for request bodies across the process. Plain counters on one event loop,
-    so no lock is needed: nothing awaits between the check and the update."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.in_use = 0
-
-    def take(self, size: int) -> bool:
-        if self.in_use + size > self.limit:
-            return False
-        self.in_use += size
-        return True
-
-    def give_back(self, size: int) -> None:
-        self.in_use -= size
-
-    def lease(self) -> "BodyLease":
-        return BodyLease(self)
 
 
 class BodyLease:
@@ -63,7 +45,7 @@ class BodyLease:
         self._budget.give_back(self._held)
         self._held = 0
 
-    async def read(self, request: web.Request, limit: int, *, timeout_s: float = BODY_TIMEOUT_S) -> bytes:
+    async def read_request(self, request: web.Request, limit: int, *, timeout_s: float = BODY_TIMEOUT_S) -> bytes:
         if not request.body_exists:
             return b""   # a signed GET: nothing to read, no stream iteration to set up
         declared = request.content_length
@@ -93,3 +75,25 @@ class BodyLease:
         if not self._budget.take(size):
             raise GatewayError.of("busy", headers=(("Retry-After", "1"),))
         self._held += size
+
+
+class ClientBody(BodyLease):
+    """A request's body as the pipeline sees it (gateway.request.RequestBody): its reads are
+    bounded by the route's limit and the listener's body timeout, and held against the budget
+    until `release()` at the end of the request."""
+
+    def __init__(self, budget: BodyBudget, request: web.Request, limit: int, timeout_s: float) -> None:
+        super().__init__(budget)
+        self._request = request
+        self._limit = limit
+        self._timeout_s = timeout_s
+
+    @property
+    def length(self) -> int | None:
+        return self._request.content_length
+
+    async def read(self) -> bytes:
+        return await self.read_request(self._request, self._limit, timeout_s=self._timeout_s)
+
+    def stream(self) -> AsyncIterator[bytes]:
+        return self._request.content.iter_any()

@@ -13,29 +13,25 @@ from aiohttp import web
 from ..errors import GatewayError
 from ..limits import RuleState, StoreUnavailable
 from ..limits.ruleset import Budget
+from ..notes import notes_of
+from ..pipeline.ddm import meaningless_body
+from ..request import RequestHead
 from ..services import SERVICES
-from .authenticate import LOCKED, authenticate, lock_key_of, unauthorized
-from .client_ip import source_ip
-from .ddm import meaningless_body, no_body
-from .notes import notes_of
 
 USAGE_PATH = "/ddm-gateway/v1/usage"
 
 
-async def handle_usage(request: web.Request) -> web.StreamResponse:
+async def handle_usage(request: web.Request, head: RequestHead) -> web.StreamResponse:
     services = request.app[SERVICES]
-    config = services.runtime.config
+    runtime = services.runtime
     notes = notes_of(request)
-    client_ip = notes.source_ip = source_ip(request, config.listen.trusted_proxies)
     if request.body_exists:   # a GET: nothing to read, and nothing is buffered for anyone
         raise meaningless_body()
-    principal, _ = await authenticate(request, services, source_ip=client_ip, read_body=no_body)
+    principal, _ = await services.authn.authenticate(head, runtime, read_body=None)
     notes.principal = principal
-    budgets = services.runtime.rules.budgets(principal)
-    lock_key = lock_key_of(principal)
+    budgets = runtime.rules.budgets(principal)
+    await services.authn.refuse_locked(principal)
     try:
-        if lock_key is not None and await services.store.lock_remaining(lock_key) > 0:
-            raise unauthorized(LOCKED, reason="locked_access_key")
         states = await services.store.peek([budget.rule for budget in budgets])
     except StoreUnavailable:
         raise GatewayError.of("store_unavailable") from None

@@ -28,9 +28,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from .errors import GatewayError, JSON_CONTENT_TYPE, error_body
-from .pipeline.request_id import new_request_id
-from .pipeline.respond import error_response
+from ..errors import GatewayError, JSON_CONTENT_TYPE, error_body
+from .request_id import new_request_id
+from .respond import error_response
 
 log = logging.getLogger("ddm_gateway.connections")
 

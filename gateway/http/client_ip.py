@@ -10,16 +10,13 @@ from __future__ import annotations
 import ipaddress
 from typing import Sequence
 
-from aiohttp import web
-
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def source_ip(request: web.Request, trusted_proxies: Sequence[Network]) -> str:
-    peer = request.remote or ""
+def source_ip(peer: str, forwarded: str, trusted_proxies: Sequence[Network]) -> str:
+    """`peer`: the connection's address; `forwarded`: every X-Forwarded-For line, joined."""
     if not trusted_proxies or not _is_trusted(peer, trusted_proxies):
         return peer
-    forwarded = ",".join(request.headers.getall("X-Forwarded-For", ()))
     # Walk from the nearest hop back; the first address not ours is the client.
     for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
         if not _valid_ip(hop):

@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Callable
 
-from .limits import LimitStore
+from ..limits import LimitStore
 
 log = logging.getLogger("ddm_gateway.revocation")
 

@@ -1,0 +1,52 @@
+"""The edge of the DDM catch-all route: the aiohttp request becomes plain values for the
+pipeline (its RequestHead, built by the request-id stage, and its body behind the bounded
+reader), and the pipeline's answer goes back through this `EdgeExchange` (relay or error
+response). pipeline/ddm.py keeps the order of the phases; this module only adapts.
+"""
+from __future__ import annotations
+
+from typing import Awaitable
+
+from aiohttp import web
+
+from ..errors import GatewayError
+from ..notes import notes_of
+from ..pipeline.ddm import handle_ddm
+from ..proxy.answer import UpstreamResponse
+from ..request import Headers, RequestHead
+from ..services import SERVICES
+from .body import ClientBody
+from .relay import relay
+from .respond import error_response
+
+
+class EdgeExchange:
+    """How the pipeline's answer reaches this client (pipeline.ddm.Exchange)."""
+
+    __slots__ = ("_request", "_request_id")
+
+    def __init__(self, request: web.Request, request_id: str) -> None:
+        self._request = request
+        self._request_id = request_id
+
+    def relay(self, answer: UpstreamResponse, headers: Headers) -> Awaitable[web.StreamResponse]:
+        return relay(self._request, answer, self._request_id, headers)
+
+    def refuse(self, err: GatewayError, headers: Headers, *, legacy: bool) -> web.StreamResponse:
+        response = error_response(err, self._request_id, legacy=legacy)
+        for name, value in headers:    # the RateLimit headers of a refused request
+            response.headers.setdefault(name, value)
+        return response
+
+
+async def ddm_route(request: web.Request, head: RequestHead) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    listen = services.runtime.config.listen
+    body = (ClientBody(services.bodies, request, listen.max_body_bytes, listen.body_timeout_s)
+            if request.body_exists else None)
+    try:
+        return await handle_ddm(head, body, EdgeExchange(request, head.request_id), services,
+                                notes_of(request))
+    finally:
+        if body is not None:   # the budget it held, given back whatever happened
+            body.release()
