@@ -272,14 +272,15 @@ async def test_passthrough_and_none_change_nothing() -> None:
 
 
 def test_upstream_auth_from_config() -> None:
+    from gateway.config.model import UpstreamAuthConfig
     base = dict(ak=AK, sk=SK, iam_url="http://127.0.0.1:1", user_name="u", password="pw",
                 domain_name="d", project_name="cn-north-4", project_id=None)
-    assert isinstance(upstream_auth_from_config(SimpleNamespace(mode="aksk", **base)), AkSkUpstreamAuth)
-    token = upstream_auth_from_config(SimpleNamespace(mode="token", **base))
+    assert isinstance(upstream_auth_from_config(UpstreamAuthConfig(mode="aksk", **base)), AkSkUpstreamAuth)
+    token = upstream_auth_from_config(UpstreamAuthConfig(mode="token", **base))
     assert isinstance(token, TokenUpstreamAuth)
-    assert isinstance(upstream_auth_from_config(SimpleNamespace(mode="passthrough", **base)), PassthroughUpstreamAuth)
-    assert isinstance(upstream_auth_from_config(SimpleNamespace(mode="none", **base)), NoUpstreamAuth)
+    assert isinstance(upstream_auth_from_config(UpstreamAuthConfig(mode="passthrough", **base)), PassthroughUpstreamAuth)
+    assert isinstance(upstream_auth_from_config(UpstreamAuthConfig(mode="none", **base)), NoUpstreamAuth)
     with pytest.raises(ValueError, match="upstream.auth.mode"):
-        upstream_auth_from_config(SimpleNamespace(mode="kerberos", **base))
-    for auth in (upstream_auth_from_config(SimpleNamespace(mode="aksk", **base)), token):
+        upstream_auth_from_config(UpstreamAuthConfig(mode="kerberos", **base))
+    for auth in (upstream_auth_from_config(UpstreamAuthConfig(mode="aksk", **base)), token):
         assert SK not in repr(auth) and "pw" not in repr(auth).replace("http", "")

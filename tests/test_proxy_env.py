@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 
 from gateway.proxy.client import UpstreamClient
+from gateway.config.model import UpstreamAuthConfig
 from gateway.proxy.upstream_auth import NoUpstreamAuth, upstream_auth_from_config
 from gateway.proxy.outgoing import OutgoingRequest
 
@@ -139,12 +140,9 @@ async def test_a_proxy_refusing_connect_is_a_502(aiohttp_client, tiny_proxy, mon
     assert (await _get(aiohttp_client, "https://127.0.0.1:9"))[0] == 502
 
 
-class _Cfg:
-    mode = "token"
-    user_name, password, domain_name, project_id, project_name = "gw", "gw-pass", "acme", "p1", None
-
-    def __init__(self, iam_url: str) -> None:
-        self.iam_url = iam_url
+def _Cfg(iam_url: str) -> UpstreamAuthConfig:
+    return UpstreamAuthConfig(mode="token", iam_url=iam_url, user_name="gw", password="gw-pass",
+                              domain_name="acme", project_id="p1", project_name=None)
 
 
 async def test_the_upstream_iam_is_reached_through_the_proxy_unless_trust_env_is_off(aiohttp_server, tiny_proxy,

@@ -17,6 +17,7 @@ from .sliding_window import SlidingWindowLimiter
 
 class MemoryStore:
     degraded = False    # this store is the configured one (ResilientStore says when it falls back)
+    bounds_calls = False   # never waits on anything: nothing to bound
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock

@@ -51,6 +51,12 @@ class LimitStore(Protocol):
         """True while serving on a fallback instead of the configured store (ResilientStore)."""
         ...
 
+    @property
+    def bounds_calls(self) -> bool:
+        """True when every call carries its own deadline (RedisStore: one per pipelined batch),
+        so a wrapper (ResilientStore) adds no second timer per call."""
+        ...
+
     async def acquire(self, rules: Sequence[LimitRule], *, lock_key: str | None = None) -> LimitDecision: ...
 
     async def peek(self, rules: Sequence[LimitRule]) -> tuple[RuleState, ...]:

@@ -42,6 +42,8 @@ def error_kind(exc: BaseException) -> str:
 
 
 class ResilientStore:
+    bounds_calls = True   # every call runs under the primary's deadline or this layer's timeout_s
+
     def __init__(self, primary: LimitStore, *, on_failure: str = "open", fallback: LimitStore | None = None,
                  replicas: int = 1, clock: Callable[[], float] = time.monotonic,
                  breaker_open_s: float = 1.0, timeout_s: float = 0.2,
@@ -58,7 +60,7 @@ class ResilientStore:
         self._timeout_s = timeout_s
         # A primary that bounds every call itself (RedisStore: one deadline per pipelined batch)
         # gets no second timer per call here: that was a timer per request on the hot path.
-        self._primary_bounds_calls = bool(getattr(primary, "bounds_calls", False))
+        self._primary_bounds_calls = primary.bounds_calls
         self._breaker = CircuitBreaker(breaker_open_s)
         self._on_error = on_error   # told the kind of every failed call (the store error metric)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any
+from typing import Protocol
 
 import signer
 
@@ -103,21 +103,54 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def upstream_auth_from_config(cfg: Any, *, clock: Clock = utc_now, trust_env: bool = True) -> UpstreamAuth:
-    """The mode named by `upstream.auth.mode`; `cfg` is duck-typed (gateway.config's object).
-    `trust_env`: the token mode's IAM calls honour HTTP(S)_PROXY / NO_PROXY."""
-    mode = str(getattr(cfg, "mode", "none") or "none").lower()
+class UpstreamAuthSettings(Protocol):
+    """The `upstream.auth` section as the proxy reads it (gateway.config's UpstreamAuthConfig
+    has these fields; the proxy does not import the config package)."""
+
+    @property
+    def mode(self) -> str: ...
+    @property
+    def ak(self) -> str | None: ...
+    @property
+    def sk(self) -> str | None: ...
+    @property
+    def algorithm(self) -> str: ...
+    @property
+    def iam_url(self) -> str | None: ...
+    @property
+    def domain_name(self) -> str | None: ...
+    @property
+    def user_name(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+    @property
+    def project_name(self) -> str | None: ...
+    @property
+    def project_id(self) -> str | None: ...
+
+
+def upstream_auth_from_config(cfg: UpstreamAuthSettings, *, clock: Clock = utc_now,
+                              trust_env: bool = True) -> UpstreamAuth:
+    """The mode named by `upstream.auth.mode` (the config loader checked each mode's required
+    fields). `trust_env`: the token mode's IAM calls honour HTTP(S)_PROXY / NO_PROXY."""
+    mode = (cfg.mode or "none").lower()
     if mode == "aksk":
-        return AkSkUpstreamAuth(cfg.ak, cfg.sk, clock=clock,
-                                algorithm=getattr(cfg, "algorithm", None) or "SDK-HMAC-SHA256")
+        return AkSkUpstreamAuth(_required(cfg.ak, "ak"), _required(cfg.sk, "sk"), clock=clock,
+                                algorithm=cfg.algorithm or "SDK-HMAC-SHA256")
     if mode == "token":
         return TokenUpstreamAuth(
-            partial(default_session_factory, trust_env=trust_env), iam_url=cfg.iam_url, user_name=cfg.user_name,
-            password=cfg.password, domain_name=cfg.domain_name,
-            project_id=getattr(cfg, "project_id", None), project_name=getattr(cfg, "project_name", None),
-            clock=clock)
+            partial(default_session_factory, trust_env=trust_env), iam_url=_required(cfg.iam_url, "iam_url"),
+            user_name=_required(cfg.user_name, "user_name"), password=_required(cfg.password, "password"),
+            domain_name=_required(cfg.domain_name, "domain_name"), project_id=cfg.project_id,
+            project_name=cfg.project_name, clock=clock)
     if mode == "passthrough":
         return PassthroughUpstreamAuth()
     if mode == "none":
         return NoUpstreamAuth()
     raise ValueError(f"upstream.auth.mode: unknown mode {mode!r} (aksk | token | passthrough | none)")
+
+
+def _required(value: str | None, name: str) -> str:
+    if value is None:
+        raise ValueError(f"upstream.auth.{name} is required for this mode")
+    return value
