@@ -1,6 +1,7 @@
 """What the pipeline learned about one request, for the stages after it and the access log.
 
-One typed object under one RequestKey instead of loose string keys on the request.
+One typed object under one RequestKey instead of loose string keys on the request. Below both
+the pipeline and observability (which reads it for the access log), so neither imports the other.
 """
 from __future__ import annotations
 

@@ -2,16 +2,19 @@
 
 Routing, authentication, authorization and the proxy all take a `RequestHead` instead of the
 aiohttp request, so the target is split, the path canonicalized and the headers lowercased once
-(the same canonicalization serves the signature check, routing and policy). The body is not in
+(the same canonicalization serves the signature check, routing and policy). The headers are
+the parser's own case-insensitive multidict, not a copy: a lookup needs no lowercasing, and the
+one lowercased dict the signature check needs is built by authn, for AK/SK requests only. The
+body is not in
 it: it is read later, through the edge's one bounded reader (`RequestBody`), and only once the
 caller is identified far enough.
 """
 from __future__ import annotations
 
-from typing import AsyncIterator, Mapping, NamedTuple, Protocol
+from typing import AsyncIterator, NamedTuple, Protocol
 from urllib.parse import parse_qsl
 
-from multidict import MultiDict, MultiDictProxy
+from multidict import CIMultiDictProxy, MultiDict, MultiDictProxy
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -20,27 +23,22 @@ class RequestHead(NamedTuple):
     """What the client sent before its body. `raw_path`/`raw_query`: the target exactly as sent
     (no decoding); `segments`: the decoded path segments after the leading '/' (signer's
     `path_segments`), or None with `path_error` saying why the path is not canonical;
-    `headers`: lowercased names, the last line of a repeated one; `header_lines`: every line
-    as sent (for the proxy, and to find repeats when `repeated`)."""
+    `headers`: every line as sent, looked up case-insensitively (`getall` for repeats)."""
 
     method: str
     raw_path: str
     raw_query: str
     segments: tuple[str, ...] | None
     path_error: str | None
-    headers: Mapping[str, str]
-    header_lines: Headers
-    repeated: bool            # some header name appears on more than one line
+    headers: CIMultiDictProxy[str]
     source_ip: str
     request_id: str
     scheme: str
     host: str
 
     def count(self, name: str) -> int:
-        """How many lines carry header `name` (lowercase)."""
-        if not self.repeated:
-            return 1 if name in self.headers else 0
-        return sum(1 for line, _ in self.header_lines if line.lower() == name)
+        """How many lines carry header `name`."""
+        return len(self.headers.getall(name, ()))
 
 
 def query_of(head: RequestHead) -> MultiDictProxy[str]:

@@ -9,7 +9,7 @@ by a few users, 100/min overall; `store.replicas: 3` so an outage gives each rep
 answering after more than 150 ms while the replica sat idle; at the default 50 ms that opens the
 breaker and the replica's divided fallback lets more than 60 through. A killed Redis refuses
 connections at once, so the outage test's 200 ms bound does not depend on this value.
-(Effective once gateway/app.py passes `config.store.timeout_ms` to create_store.)
+(Effective once gateway/http/app.py passes `config.store.timeout_ms` to create_store.)
 """
 from __future__ import annotations
 

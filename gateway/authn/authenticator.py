@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 
 # Credential headers whose second copy would make "which one was checked?" a question (401).
-SINGLE_CREDENTIAL_HEADERS = ("authorization", "x-auth-token", "x-sdk-date", "x-security-token")
+SINGLE_CREDENTIAL_HEADERS = ("Authorization", "X-Auth-Token", "X-Sdk-Date", "X-Security-Token")
 NON_IDEMPOTENT = frozenset({"POST", "PATCH"})
 ReadBody = Callable[[], Awaitable[bytes]]
 
@@ -99,9 +99,9 @@ class Authenticator:
         over_budget = self.guard.over_budget(source_ip)
         try:
             try:
-                token = head.headers.get("x-auth-token")
+                token = head.headers.get("X-Auth-Token")
                 if token is not None:
-                    if head.repeated and head.count("x-auth-token") > 1:
+                    if head.count("X-Auth-Token") > 1:
                         raise unauthorized("header X-Auth-Token appears more than once", reason="duplicate_header")
                     return self.principal_from_token(ctx, token, source_ip, cached_only=over_budget), None
                 return await self._signed(head, ctx, read_body)
@@ -146,7 +146,7 @@ class Authenticator:
                       ctx: AuthContext) -> Project | None:
         """The project the path names, checked against the credential's scope (403 APIGW.0310)."""
         return check_project_scope(principal, path_project_id, ctx.directory,
-                                   header_project_id=head.headers.get("x-project-id"))
+                                   header_project_id=head.headers.get("X-Project-Id"))
 
     # --- tokens -----------------------------------------------------------------------------------
 
@@ -175,10 +175,10 @@ class Authenticator:
 
     async def _signed(self, head: RequestHead, ctx: AuthContext,
                       read_body: ReadBody | None) -> tuple[Principal, bytes]:
-        header = head.headers.get("authorization")
+        header = head.headers.get("Authorization")
         if header is None:
             raise unauthorized("x-auth-token not found", reason="missing_credentials")
-        signer = self._signer(ctx, header, head.headers.get("x-security-token"))
+        signer = self._signer(ctx, header, head.headers.get("X-Security-Token"))
         body = b""
         if read_body is not None:   # nothing buffered for a locked AK (a GET's lock is judged in rate_limit)
             _refuse_duplicates(head)   # a bodiless request's duplicates are found with its signed headers
@@ -202,17 +202,15 @@ class Authenticator:
 
     def _verified(self, head: RequestHead, ctx: AuthContext, signer: Signer, body: bytes) -> Principal:
         auth = signer.auth
-        if head.repeated:
-            _refuse_repeated_signed(head, auth.signed_headers)
         signable = SignableRequest(method=head.method, raw_path=head.raw_path, raw_query=head.raw_query,
-                                   headers=head.headers, body=body)
+                                   headers=_single_valued_headers(head, auth.signed_headers), body=body)
         try:
             verify(signable, auth, signer.secret, now=self.clock(),
                    max_skew_s=ctx.config.auth.max_clock_skew_s,
                    expected_region=ctx.config.region, key_cache=self.key_cache)
         except SignatureError as err:
             raise _BadSignature(signer.lock_key, err.reason, err.kind) from None
-        project_id = head.headers.get("x-project-id")
+        project_id = head.headers.get("X-Project-Id")
         project = ctx.directory.project(project_id) if project_id else None
         project_name = project.name if project is not None else None
         return _principal(signer.identity, signer.method, head.source_ip, project_id, project_name,
@@ -261,28 +259,22 @@ class Authenticator:
 
 
 def _refuse_duplicates(head: RequestHead, names: tuple[str, ...] = SINGLE_CREDENTIAL_HEADERS) -> None:
-    if not head.repeated:
-        return
     for name in names:
         if head.count(name) > 1:
-            raise unauthorized(f"header {_display(name)} appears more than once", reason="duplicate_header")
+            raise unauthorized(f"header {name} appears more than once", reason="duplicate_header")
 
 
-def _refuse_repeated_signed(head: RequestHead, signed: tuple[str, ...]) -> None:
-    """A signed header or a credential header sent twice is ambiguous (which copy was signed?
-    which one was checked?); only looked at when some name repeats at all."""
-    _refuse_duplicates(head)
-    for name in signed:
-        if head.count(name.lower()) > 1:
-            raise unauthorized(f"signed header {name} appears more than once", reason="duplicate_header")
-
-
-_DISPLAY = {"authorization": "Authorization", "x-auth-token": "X-Auth-Token", "x-sdk-date": "X-Sdk-Date",
-            "x-security-token": "X-Security-Token"}
-
-
-def _display(name: str) -> str:
-    return _DISPLAY.get(name, name)
+def _single_valued_headers(head: RequestHead, signed: tuple[str, ...]) -> dict[str, str]:
+    """The headers lowercased, once, for the signature check; a signed header or a credential
+    header sent twice is ambiguous (which copy was signed? which one was checked?). Fewer keys
+    than lines means some name repeats: only then are the names looked at."""
+    headers = {name.lower(): value for name, value in head.headers.items()}
+    if len(headers) != len(head.headers):
+        _refuse_duplicates(head)
+        for name in signed:
+            if head.count(name) > 1:
+                raise unauthorized(f"signed header {name} appears more than once", reason="duplicate_header")
+    return headers
 
 
 def _identity_for_claims(ctx: AuthContext, claims: TokenClaims) -> Identity:

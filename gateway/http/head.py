@@ -2,8 +2,8 @@
 
 The target is split here and nowhere else: an origin-form target (`/path?query`) as sent; an
 absolute-form one (`http://host/path`) by its parsed path and query. The path is canonicalized
-once (signer's `path_segments`: the same segments the signature check, routing and policy see)
-and the header names lowercased once.
+once (signer's `path_segments`: the same segments the signature check, routing and policy see);
+the headers are the parser's case-insensitive multidict as it is (no copy per request).
 """
 from __future__ import annotations
 
@@ -24,22 +24,13 @@ def request_head(request: web.Request, request_id: str, trusted_proxies: Sequenc
         path_error = None
     except PathError as err:
         segments, path_error = None, str(err)
-    lines = tuple(request.headers.items())
-    headers = {name.lower(): value for name, value in lines}
-    repeated = len(headers) != len(lines)
+    headers = request.headers
     peer = request.remote or ""
     client = peer
-    if trusted_proxies:
-        forwarded = _forwarded_for(lines) if repeated else headers.get("x-forwarded-for", "")
-        client = source_ip(peer, forwarded, trusted_proxies)
-    host = headers.get("host")
-    return RequestHead(request.method, raw_path, raw_query, segments, path_error, headers, lines,
-                       repeated, client, request_id, request.scheme, request.host if host is None else host)
-
-
-def _forwarded_for(lines: tuple[tuple[str, str], ...]) -> str:
-    """Every X-Forwarded-For line, joined in order (RFC 7239 practice: one list)."""
-    return ",".join([value for name, value in lines if name.lower() == "x-forwarded-for"])
+    if trusted_proxies:   # every X-Forwarded-For line, joined in order (RFC 7239 practice: one list)
+        client = source_ip(peer, ",".join(headers.getall("X-Forwarded-For", ())), trusted_proxies)
+    return RequestHead(request.method, raw_path, raw_query, segments, path_error, headers, client,
+                       request_id, request.scheme, request.host)
 
 
 def split_target(request: web.Request) -> tuple[str, str]:

@@ -11,18 +11,17 @@ AK/SK. Errors are Keystone-shaped (`IamError`), as Huawei IAM answers them.
 from __future__ import annotations
 
 import functools
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 from aiohttp import web
 
 from ..authn.failures import LOCKED, AuthFailure
 from ..errors import GatewayError, IamError, JSON_CONTENT_TYPE, iam_error_body
 from ..iam.json_body import MAX_IAM_BODY, parse_object
-from ..iam.password_checker import PasswordsBusy
+from ..iam.login import field, password_login, scope_project
 from ..iam.token_body import domain_body, iso, project_body, token_body
 from ..iam.tokens import TokenClaims
-from ..config.model import DomainConfig
-from ..identity import Identity, IdentityDirectory, Project
+from ..identity import Identity, Project
 from ..limits import StoreUnavailable
 from ..principal import Principal
 from ..request import RequestHead, query_of
@@ -31,7 +30,6 @@ from .body import BodyLease
 from .expect import expect_within
 from .request_id import EdgeHandler, Handler
 
-LOGIN_FAILED = IamError(401, "IAM.0001", "The username or password is wrong.")
 
 
 def iam_route(handler: EdgeHandler) -> EdgeHandler:
@@ -76,15 +74,6 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         return parse_object(raw)
 
 
-def field(data: Any, *path: str) -> Any:
-    """data[path[0]][path[1]]... or None, without KeyError/TypeError on wrong shapes."""
-    for key in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
-
-
 # --- POST /v3/auth/tokens -------------------------------------------------------------------
 
 @iam_route
@@ -102,7 +91,7 @@ async def create_token(request: web.Request, head: RequestHead) -> web.StreamRes
         (identity, not_after), used = await _token_login(head, services, auth), ("token",)
     else:
         raise IamError(400, "IAM.0011", f"Unsupported authentication methods: {methods}.")
-    project = _scope(services, identity, field(auth, "scope"))
+    project = scope_project(services.runtime.directory, identity, field(auth, "scope"))
     token, claims = services.tokens.issue(
         user_id=identity.user_id, user_name=identity.user_name, domain_id=identity.domain.id,
         domain_name=identity.domain.name, project_id=project.id if project else None,
@@ -121,7 +110,8 @@ async def _guarded_password_login(head: RequestHead, services: Services, user: A
     guard = services.authn.guard
     guard.check(head.source_ip)
     try:
-        return await _password_login(services, user)
+        return await password_login(services.runtime.directory, services.store, services.passwords,
+                                    services.runtime.config.auth, user)
     except IamError as err:
         if err.status == 401:
             services.authn.count_failure("bad_password")
@@ -129,82 +119,15 @@ async def _guarded_password_login(head: RequestHead, services: Services, user: A
         raise
 
 
-async def _password_login(services: Services, user: Any) -> Identity:
-    """One lockout per user, whether the login named it by id or by name; a user that does not
-    exist is checked (and locked) like one that does, at the same scrypt cost."""
-    if not isinstance(user, dict) or not isinstance(user.get("password"), str):
-        raise IamError(400, "IAM.0011", "auth.identity.password.user.password is required.")
-    identity, lock_key = _login_subject(services, user)
-    await _refuse_locked(services, lock_key, IamError(401, "IAM.0061", "Account locked."))
-    spec = identity.password if identity is not None and identity.enabled else None
-    try:
-        ok = await services.passwords.check(user["password"], encoded=spec.encoded if spec else None,
-                                            plaintext=spec.plaintext if spec else None)
-    except PasswordsBusy:
-        raise IamError(503, "IAM.0006", "Too many logins are being checked; try again.") from None
-    if spec is None or not ok:
-        cfg = services.runtime.config.auth
-        await _store_call(services.store.record_failure(lock_key, threshold=cfg.lockout_threshold,
-                                                        lock_s=cfg.lockout_s))
-        raise LOGIN_FAILED
-    await _store_call(services.store.clear_failures(lock_key))
-    return identity
-
-
-def _login_subject(services: Services, user: dict[str, Any]) -> tuple[Identity | None, str]:
-    """The user a login names and its lockout key: the user id when the user exists, the name
-    as given when it does not (so unknown names lock too, and reveal nothing)."""
-    directory = services.runtime.directory
-    if isinstance(user.get("id"), str):
-        identity = directory.by_user_id(user["id"])
-        given = f"id:{user['id']}"
-    else:
-        domain = _domain_of(directory, user.get("domain"))
-        name = user.get("name")
-        known = domain is not None and isinstance(name, str)
-        identity = directory.by_login(domain.name, name) if known else None
-        given = f"name:{domain.id if domain is not None else '-'}:{name}"
-    return identity, f"login:{identity.user_id}" if identity is not None else f"login:{given}"
-
-
-def _domain_of(directory: IdentityDirectory, spec: Any) -> DomainConfig | None:
-    if not isinstance(spec, dict):
-        return None
-    if isinstance(spec.get("id"), str):
-        return directory.domain_by_id(spec["id"])
-    if isinstance(spec.get("name"), str):
-        return directory.domain_by_name(spec["name"])
-    return None
-
-
 async def _token_login(head: RequestHead, services: Services, auth: Any) -> tuple[Identity, int]:
     """The identity of the parent token and its expiry, which the new token keeps (a token
     renewing itself would make a stolen token last for ever)."""
-    token = field(auth, "identity", "token", "id") or head.headers.get("x-auth-token")
+    token = field(auth, "identity", "token", "id") or head.headers.get("X-Auth-Token")
     if not isinstance(token, str):
         raise IamError(400, "IAM.0011", "auth.identity.token.id or X-Auth-Token is required.")
     claims = await services.authn.guarded_claims(services.runtime, token, head.source_ip)
     principal = services.authn.principal_from_token(services.runtime, token, head.source_ip)
     return _identity(services, principal), claims.expires_at
-
-
-def _scope(services: Services, identity: Identity, scope: Any) -> Project | None:
-    directory = services.runtime.directory
-    project_spec = field(scope, "project")
-    if isinstance(project_spec, dict):
-        project = None
-        if isinstance(project_spec.get("id"), str):
-            project = directory.project(project_spec["id"])
-        elif isinstance(project_spec.get("name"), str):
-            domain = _domain_of(directory, project_spec.get("domain")) or identity.domain
-            project = directory.project_by_name(domain.id, project_spec["name"])
-        if project is None or project.domain_id != identity.domain.id:
-            raise IamError(401, "IAM.0001", "The project in the scope is not available to this user.")
-        return project
-    domain_spec = field(scope, "domain")
-    if domain_spec is not None and _domain_of(directory, domain_spec) is not identity.domain:
-        raise IamError(401, "IAM.0001", "The domain in the scope is not available to this user.")
-    return None
 
 
 # --- GET / HEAD / DELETE /v3/auth/tokens -------------------------------------------------------
@@ -239,7 +162,7 @@ async def revoke_token(request: web.Request, head: RequestHead) -> web.StreamRes
 
 
 def _subject(head: RequestHead, services: Services, caller: Principal) -> tuple[str, TokenClaims]:
-    token = head.headers.get("x-subject-token")
+    token = head.headers.get("X-Subject-Token")
     if not token:
         raise IamError(400, "IAM.0009", "X-Subject-Token is invalid in the request.")
     try:   # the same verification and revocation check as any token (authn), answered as IAM does
@@ -304,7 +227,7 @@ async def create_security_token(request: web.Request, head: RequestHead) -> web.
     methods = field(data, "auth", "identity", "methods")
     if methods != ["token"]:
         raise IamError(400, "IAM.0011", "Only the token method is supported: auth.identity.methods = [\"token\"].")
-    token = field(data, "auth", "identity", "token", "id") or head.headers.get("x-auth-token")
+    token = field(data, "auth", "identity", "token", "id") or head.headers.get("X-Auth-Token")
     if not isinstance(token, str):
         raise IamError(401, "IAM.0001", "The request you have made requires authentication.")
     duration = field(data, "auth", "identity", "token", "duration_seconds")
@@ -333,18 +256,6 @@ async def _authenticated(request: web.Request, head: RequestHead, services: Serv
     except AuthFailure:
         raise IamError(401, "IAM.0001", LOCKED) from None
     return principal
-
-
-async def _refuse_locked(services: Services, key: str, error: IamError) -> None:
-    if await _store_call(services.store.lock_remaining(key)):
-        raise error
-
-
-async def _store_call(awaitable: Awaitable[Any]) -> Any:
-    try:
-        return await awaitable
-    except StoreUnavailable:
-        raise IamError(503, "IAM.0006", "The IAM service is temporarily unavailable.") from None
 
 
 def _identity(services: Services, principal: Principal) -> Identity:

@@ -18,7 +18,7 @@ async def forward_request(head: RequestHead, body: RequestBody | None, content: 
     signs bodies: the pipeline read it through the bounded reader); None streams `body`."""
     streamed = content is None and body is not None
     out = upstream.outgoing(
-        head.method, head.raw_path, head.raw_query, head.header_lines, body=content,
+        head.method, head.raw_path, head.raw_query, head.headers.items(), body=content,
         streamed_length=body.length if streamed and body is not None else None,
         request_id=head.request_id, project_id=project_id, client_ip=head.source_ip,
         proto=head.scheme, original_host=head.host)
