@@ -40,15 +40,17 @@ RULES: dict[str, frozenset[str]] = {
     "gateway.config": frozenset({"gateway.limits", "gateway.passwords", "policies"}),
     "gateway.proxy": frozenset({"gateway.errors", "signer"}),
 }
-_NO_SERVER_SIDE = frozenset({"aiohttp.web"})
+_NO_AIOHTTP = frozenset({"aiohttp", "aiohttp.web"})
 # modules a room must not import even from outside the project
 FORBIDDEN_EXTERNAL: dict[str, frozenset[str]] = {
-    "gateway.proxy": _NO_SERVER_SIDE,       # it never sees the client's request
-    "gateway.pipeline": _NO_SERVER_SIDE,    # phases over plain values (gateway.request)
-    "gateway.authn": _NO_SERVER_SIDE,
-    "gateway.iam": _NO_SERVER_SIDE,         # plain services; the routes are in gateway/http/
-    "signer": frozenset({"aiohttp", "aiohttp.web"}),
-    "policies": frozenset({"aiohttp", "aiohttp.web"}),
+    "gateway.proxy": frozenset({"aiohttp.web"}),   # an aiohttp client, never the client's request
+    "gateway.pipeline": _NO_AIOHTTP,               # phases over plain values (gateway.request)
+    "gateway.authn": _NO_AIOHTTP,
+    "gateway.iam": _NO_AIOHTTP,                    # plain services; the routes are in gateway/http/
+    "gateway.request": _NO_AIOHTTP,
+    "gateway.notes": _NO_AIOHTTP,
+    "signer": _NO_AIOHTTP,
+    "policies": _NO_AIOHTTP,
 }
 
 

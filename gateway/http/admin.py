@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from aiohttp import web
 
@@ -34,7 +33,7 @@ async def readyz(request: web.Request) -> web.Response:
     if SERVICES not in public:
         return web.json_response({"status": "starting"}, status=503)
     services = public[SERVICES]
-    checks: dict[str, Any] = {"config": "loaded", "store": await _store_state(services.store),
+    checks: dict[str, str] = {"config": "loaded", "store": await _store_state(services.store),
                               "upstream": "ok" if await _upstream_reachable(services.upstream) else "down"}
     ready = checks["store"] in ("ok", "degraded") and checks["upstream"] == "ok"
     return web.json_response({"status": "ready" if ready else "not ready", "checks": checks},

@@ -87,8 +87,11 @@ def build_services(config: GatewayConfig, *, upstream_url: str | None, clock: Cl
     upstream = config.upstream
     auth = (upstream_auth_from_config(upstream.auth, trust_env=upstream.trust_env) if upstream is not None
             else NoUpstreamAuth())
+    url = upstream_url or (upstream.url if upstream is not None else None)
+    if url is None:
+        raise ValueError("no upstream: set upstream.url, or serve with the embedded simulator")
     client = UpstreamClient(
-        upstream_url or upstream.url, auth,
+        url, auth,
         connect_timeout_s=upstream.connect_timeout_s if upstream else 3.0,
         timeout_s=upstream.timeout_s if upstream else 60.0,
         retry_idempotent=upstream.retry_idempotent if upstream else True,

@@ -10,13 +10,13 @@ from typing import Awaitable
 from aiohttp import web
 
 from ..errors import GatewayError
-from ..notes import notes_of
 from ..pipeline.ddm import handle_ddm
 from ..proxy.answer import UpstreamResponse
 from ..request import Headers, RequestHead
 from ..services import SERVICES
 from .body import ClientBody
 from .relay import relay
+from .request_id import notes_of
 from .respond import error_response
 
 

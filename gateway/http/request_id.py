@@ -13,7 +13,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from ..errors import GatewayError
-from ..notes import NOTES, RequestNotes, notes_of
+from ..notes import RequestNotes
 from ..observability.access import log_access
 from ..request import RequestHead
 from ..services import SERVICES
@@ -25,6 +25,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # A route handler at the edge: the aiohttp request (for its body and transport) and its head.
 EdgeHandler = Callable[[web.Request, RequestHead], Awaitable[web.StreamResponse]]
 _WELL_FORMED = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+NOTES = web.RequestKey("notes", RequestNotes)
+
+
+def notes_of(request: web.Request) -> RequestNotes:
+    notes = request.get(NOTES)
+    if notes is None:   # only when a handler runs without the request-id stage (unit tests)
+        notes = request[NOTES] = RequestNotes(request_id="")
+    return notes
 
 
 def request_id_of(request: web.Request) -> str:

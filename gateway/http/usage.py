@@ -13,10 +13,10 @@ from aiohttp import web
 from ..errors import GatewayError
 from ..limits import RuleState, StoreUnavailable
 from ..limits.ruleset import Budget
-from ..notes import notes_of
 from ..pipeline.ddm import meaningless_body
 from ..request import RequestHead
 from ..services import SERVICES
+from .request_id import notes_of
 
 USAGE_PATH = "/ddm-gateway/v1/usage"
 

@@ -57,8 +57,7 @@ def login_subject(directory: IdentityDirectory, user: dict[str, Any]) -> tuple[I
     else:
         domain = domain_of(directory, user.get("domain"))
         name = user.get("name")
-        known = domain is not None and isinstance(name, str)
-        identity = directory.by_login(domain.name, name) if known else None
+        identity = directory.by_login(domain.name, name) if domain is not None and isinstance(name, str) else None
         given = f"name:{domain.id if domain is not None else '-'}:{name}"
     return identity, f"login:{identity.user_id}" if identity is not None else f"login:{given}"
 

@@ -60,7 +60,8 @@ def derive_key(server_secret: bytes, purpose: bytes) -> bytes:
 
 def base62(data: bytes, length: int) -> str:
     """Alphanumerics like a Huawei SK; 32 bytes give 43 digits, of which `length` are kept."""
-    number, digits = int.from_bytes(data, "big"), []
+    number = int.from_bytes(data, "big")
+    digits: list[str] = []
     while len(digits) < length:
         number, digit = divmod(number, 62)
         digits.append(BASE62[digit])

@@ -15,9 +15,12 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import jwt
+
+if TYPE_CHECKING:   # pyjwt's TypedDict of decode options (2.10+); only the checker reads it
+    from jwt.types import Options
 
 from .keys import KeyRing
 
@@ -26,7 +29,7 @@ MAX_TOKEN_BYTES = 8 * 1024
 FUTURE_IAT_TOLERANCE_S = 5   # replicas' clocks may differ by a little
 REQUIRED_CLAIMS = ("exp", "iat", "jti", "sub", "iss")
 COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
-PYJWT_OPTIONS: dict[str, Any] = {
+PYJWT_OPTIONS: Options = {
     "require": list(REQUIRED_CLAIMS),
     "verify_exp": False, "verify_iat": False, "verify_nbf": False,  # judged with the injected clock
     "verify_aud": False,
