@@ -1,13 +1,13 @@
 """One request as plain values: built once at the edge (gateway/http/), read by every phase.
 
 Routing, authentication, authorization and the proxy all take a `RequestHead` instead of the
-aiohttp request, so the target is split, the path canonicalized and the headers lowercased once
-(the same canonicalization serves the signature check, routing and policy). The headers are
-the parser's own case-insensitive multidict, not a copy: a lookup needs no lowercasing, and the
-one lowercased dict the signature check needs is built by authn, for AK/SK requests only. The
-body is not in
-it: it is read later, through the edge's one bounded reader (`RequestBody`), and only once the
-caller is identified far enough.
+aiohttp request, so the target is split and the path canonicalized once (the same segments
+serve the signature check, routing and policy). The headers are the parser's own
+case-insensitive multidict, not a copy: a lookup needs no lowercasing, and the one lowercased
+dict the signature check needs is built by authn, for AK/SK requests only (copying every
+request's headers cost more than the rest of the head). The body is not in it: it is read
+later, through the edge's one bounded reader (`RequestBody`), and only once the caller is
+identified far enough.
 """
 from __future__ import annotations
 

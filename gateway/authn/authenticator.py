@@ -119,13 +119,13 @@ class Authenticator:
         await self.guard.record_failure(source_ip)
         return self.guard.refusal(source_ip) if over_budget else failure
 
-    async def guarded_claims(self, ctx: AuthContext, token: str, source_ip: str) -> TokenClaims:
+    async def guarded_claims(self, token: str, source_ip: str) -> TokenClaims:
         """A token's claims (the IAM routes' parent token), counted against the source IP's
         failed-auth budget like any credential: from an IP over budget, only a token this
         replica already verified passes."""
         over_budget = self.guard.over_budget(source_ip)
         try:
-            return self.claims_from_token(ctx, token, cached_only=over_budget)
+            return self.claims_from_token(token, cached_only=over_budget)
         except AuthFailure as failure:
             raise await self.charged(failure, source_ip, over_budget=over_budget) from None
 
@@ -150,7 +150,7 @@ class Authenticator:
 
     # --- tokens -----------------------------------------------------------------------------------
 
-    def claims_from_token(self, ctx: AuthContext, token: str, *, cached_only: bool = False) -> TokenClaims:
+    def claims_from_token(self, token: str, *, cached_only: bool = False) -> TokenClaims:
         """A valid, unrevoked token's claims, or 401 (APIGW.0307 when merely expired).
         `cached_only`: only a token already verified once is accepted (no signature check is
         paid for a caller from an IP over its failed-auth budget)."""
@@ -166,7 +166,7 @@ class Authenticator:
 
     def principal_from_token(self, ctx: AuthContext, token: str, source_ip: str, *,
                              cached_only: bool = False) -> Principal:
-        claims = self.claims_from_token(ctx, token, cached_only=cached_only)
+        claims = self.claims_from_token(token, cached_only=cached_only)
         identity = _identity_for_claims(ctx, claims)
         return _principal(identity, AUTH_TOKEN, source_ip, claims.project_id, claims.project_name,
                           token_id=claims.token_id)

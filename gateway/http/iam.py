@@ -31,7 +31,6 @@ from .expect import expect_within
 from .request_id import EdgeHandler, Handler
 
 
-
 def iam_route(handler: EdgeHandler) -> EdgeHandler:
     """Turns IamError/GatewayError raised by an IAM handler into Keystone's error shape."""
     @functools.wraps(handler)
@@ -125,7 +124,7 @@ async def _token_login(head: RequestHead, services: Services, auth: Any) -> tupl
     token = field(auth, "identity", "token", "id") or head.headers.get("X-Auth-Token")
     if not isinstance(token, str):
         raise IamError(400, "IAM.0011", "auth.identity.token.id or X-Auth-Token is required.")
-    claims = await services.authn.guarded_claims(services.runtime, token, head.source_ip)
+    claims = await services.authn.guarded_claims(token, head.source_ip)
     principal = services.authn.principal_from_token(services.runtime, token, head.source_ip)
     return _identity(services, principal), claims.expires_at
 
@@ -166,7 +165,7 @@ def _subject(head: RequestHead, services: Services, caller: Principal) -> tuple[
     if not token:
         raise IamError(400, "IAM.0009", "X-Subject-Token is invalid in the request.")
     try:   # the same verification and revocation check as any token (authn), answered as IAM does
-        claims = services.authn.claims_from_token(services.runtime, token)
+        claims = services.authn.claims_from_token(token)
     except AuthFailure:
         raise IamError(404, "IAM.0004", "Could not find token.") from None
     same_user = claims.user_id == caller.user_id
@@ -234,7 +233,7 @@ async def create_security_token(request: web.Request, head: RequestHead) -> web.
     duration = 900 if duration is None else duration
     if not isinstance(duration, int) or isinstance(duration, bool) or not 900 <= duration <= 86400:
         raise IamError(400, "IAM.0011", "duration_seconds must be an integer from 900 to 86400.")
-    claims = await services.authn.guarded_claims(services.runtime, token, head.source_ip)
+    claims = await services.authn.guarded_claims(token, head.source_ip)
     credential = services.temporary.issue(claims, duration_s=duration)
     body = {"credential": {"access": credential.access, "secret": credential.secret,
                            "securitytoken": credential.security_token,
