@@ -21,9 +21,11 @@ from gateway.errors import GatewayError
 from gateway.http.app import build_services
 from gateway.notes import RequestNotes
 from gateway.pipeline.authorize import authorize, caller_grants
+from gateway.pipeline.ddm import handle_ddm
 from gateway.pipeline.ratelimit import rate_limit
 from gateway.pipeline.routing import route_request
 from gateway.principal import AUTH_AKSK, AUTH_TOKEN, Principal
+from gateway.proxy.answer import UpstreamResponse
 from gateway.request import RequestHead
 from gateway.services import Services
 from signer import PathError, SignableRequest, path_segments, sign
@@ -198,3 +200,58 @@ def test_authorize_allows_a_reader_to_list_and_denies_it_a_delete(services: Serv
     with pytest.raises(GatewayError) as denied:
         verdict.raise_if_denied()
     assert denied.value.status == 403
+
+
+# --- the whole request pipeline over plain values ------------------------------------------------
+
+class Recorded:
+    """An Exchange (pipeline/ddm.py) that records what the pipeline answered instead of writing it."""
+
+    def __init__(self) -> None:
+        self.relayed: list[tuple[UpstreamResponse, tuple[tuple[str, str], ...]]] = []
+        self.refused: list[tuple[GatewayError, tuple[tuple[str, str], ...], bool]] = []
+
+    async def relay(self, answer: UpstreamResponse, headers: tuple[tuple[str, str], ...]) -> str:
+        self.relayed.append((answer, headers))
+        return "relayed"
+
+    def refuse(self, err: GatewayError, headers: tuple[tuple[str, str], ...], *, legacy: bool) -> str:
+        self.refused.append((err, headers, legacy))
+        return "refused"
+
+
+class OneBody:
+    length = 2
+
+    async def read(self) -> bytes:
+        return b"{}"
+
+    def stream(self):  # type: ignore[no-untyped-def]
+        raise AssertionError("the pipeline reads bodies whole")
+
+
+def test_the_pipeline_answers_through_its_exchange_without_an_aiohttp_request(services: Services) -> None:
+    exchange = Recorded()
+    notes = RequestNotes(request_id="rid-phases")
+    assert asyncio.run(handle_ddm(head_of("GET", "/", {}), None, exchange, services, notes)) == "relayed"
+    [(answer, headers)] = exchange.relayed
+    assert answer.status == 200 and b"versions" in (answer.body or b"") and headers == ()
+    assert notes.route is not None and not notes.route.authenticated
+
+
+def test_the_pipeline_refuses_in_the_legacy_shape_for_v1_and_keeps_the_ratelimit_headers(services: Services) -> None:
+    exchange = Recorded()
+    head = signed("GET", INSTANCES, BOB_AK, BOB_SK)
+    notes = RequestNotes(request_id="rid-phases")
+    assert asyncio.run(handle_ddm(head, OneBody(), exchange, services, notes)) == "refused"
+    [(err, headers, legacy)] = exchange.refused
+    assert (err.status, legacy, headers) == (400, True, ())    # a GET with a body: refused before authentication
+    assert notes.principal is None
+
+    exchange = Recorded()
+    for _ in range(3):   # per_user_per_minute = 2: the third is throttled, its RateLimit headers kept
+        asyncio.run(handle_ddm(signed("DELETE", f"{INSTANCES}/abc0123456789abcdef0123456789abcin09", BOB_AK, BOB_SK),
+                               None, exchange, services, notes))
+    assert [err.status for err, _, _ in exchange.refused] == [403, 403, 429]
+    assert dict(exchange.refused[0][1])["RateLimit"].startswith('"user";r=1;')
+    assert notes.ratelimit_outcome == "rejected"

@@ -35,10 +35,6 @@ def notes_of(request: web.Request) -> RequestNotes:
     return notes
 
 
-def request_id_of(request: web.Request) -> str:
-    return notes_of(request).request_id
-
-
 def choose_request_id(header: str | None) -> str:
     if header and _WELL_FORMED.fullmatch(header):
         return header

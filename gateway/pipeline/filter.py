@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from policies import EP_CREATE, EP_LIST, EnterpriseProjectScope, RouteMatch
 
@@ -29,7 +29,7 @@ MAX_LISTED_INSTANCES = 10_000    # a filtered list reads at most this many upstr
 PAGE_FIELDS = ("page_no", "page_size", "total_page")
 
 
-def paging(query: Any) -> tuple[int, int]:
+def paging(query: Mapping[str, str]) -> tuple[int, int]:
     """The caller's offset and limit, validated as DDM does (offset >= 0, 1 <= limit <= 128)."""
     offset = _integer(query.get("offset"), 0, "offset", 0, None)
     limit = _integer(query.get("limit"), DEFAULT_LIMIT, "limit", 1, UPSTREAM_PAGE)
