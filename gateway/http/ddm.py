@@ -39,14 +39,20 @@ class EdgeExchange:
         return response
 
 
-async def ddm_route(request: web.Request, head: RequestHead) -> web.StreamResponse:
+def ddm_route(request: web.Request, head: RequestHead) -> Awaitable[web.StreamResponse]:
+    """The pipeline's coroutine itself for a request without a body (no adapter frame on the
+    common path); one holding a body gives the budget back once the pipeline is done."""
     services = request.app[SERVICES]
+    exchange = EdgeExchange(request, head.request_id)
+    if not request.body_exists:
+        return handle_ddm(head, None, exchange, services, notes_of(request))
     listen = services.runtime.config.listen
-    body = (ClientBody(services.bodies, request, listen.max_body_bytes, listen.body_timeout_s)
-            if request.body_exists else None)
+    body = ClientBody(services.bodies, request, listen.max_body_bytes, listen.body_timeout_s)
+    return _holding(body, handle_ddm(head, body, exchange, services, notes_of(request)))
+
+
+async def _holding(body: ClientBody, pipeline: Awaitable[web.StreamResponse]) -> web.StreamResponse:
     try:
-        return await handle_ddm(head, body, EdgeExchange(request, head.request_id), services,
-                                notes_of(request))
-    finally:
-        if body is not None:   # the budget it held, given back whatever happened
-            body.release()
+        return await pipeline
+    finally:   # the budget the body held, given back whatever happened
+        body.release()
