@@ -8,7 +8,9 @@ loop, `per_tick` records per loop iteration (1: a lightly loaded gateway; 16: a 
 - sync: encode, write and flush each line on the loop (the gateway before issue 24);
 - queue-handler: the standard library's QueueHandler -> QueueListener -> FileHandler;
 - tick-on-loop: the lines of a tick joined and written with one os.write on the loop;
-- tick-thread: gateway/observability/writer.py (a tick's lines handed to a writer thread).
+- queue-thread: gateway/observability/writer.py (lines appended to a queue that a writer thread
+  empties every logging.flush_interval_s; until issue 24's second pass, a tick's lines were
+  handed over at the end of each tick).
 "loop us" is the loop thread's CPU per record (what a request pays); "process us" the whole
 process's CPU per record, writer threads and the final flush included. CPU time, not wall time:
 the figures of a shared machine's busy neighbours stay out. A benchmark, not a test.
@@ -87,14 +89,14 @@ def tick_on_loop(path: Path) -> tuple[Callable[[dict[str, object]], None], Calla
     return write, close
 
 
-def tick_thread(path: Path) -> tuple[Callable[[dict[str, object]], None], Callable[[], None]]:
+def queue_thread(path: Path) -> tuple[Callable[[dict[str, object]], None], Callable[[], None]]:
     pump = LogPump()
     writer = pump.add(FileTarget(path), name="access", drop_when_full=True, full=Counter("dropped", ""))
     return writer.write, pump.close
 
 
 STRATEGIES: dict[str, Strategy] = {"none": none, "sync": sync, "queue-handler": queue_handler,
-                                   "tick-on-loop": tick_on_loop, "tick-thread": tick_thread}
+                                   "tick-on-loop": tick_on_loop, "queue-thread": queue_thread}
 
 
 def measure(strategy: Strategy, records: int, per_tick: int) -> tuple[float, float]:

@@ -86,7 +86,8 @@ def config_data(*, state_dir: str, upstream_url: str | None = None, store_url: s
         "state_dir": state_dir,
         "iam": {"domains": copy.deepcopy([ACME, OTHER_DOMAIN])},
         "logging": {"access_log": str(TEST_LOG_DIR / "access.log"),
-                    "audit_log": str(TEST_LOG_DIR / "audit.log")},
+                    "audit_log": str(TEST_LOG_DIR / "audit.log"),
+                    "flush_interval_s": 0.02},
     }
     if upstream_url is not None:
         data["upstream"] = {"url": upstream_url, "auth": upstream_auth or {"mode": "none"},

@@ -102,7 +102,8 @@ def authz_config(state_dir: str, upstream_url: str, deny_urn_id: str, deny_key_i
         "limits": {"per_user_per_minute": 1000, "global_per_minute": 8000},
         "tokens": {"ttl_s": 3600}, "iam": {"domains": [domain]},
         "logging": {"access_log": str(TEST_LOG_DIR / "access.log"),
-                    "audit_log": str(TEST_LOG_DIR / "audit.log")},
+                    "audit_log": str(TEST_LOG_DIR / "audit.log"),
+                    "flush_interval_s": 0.02},
         "upstream": {"url": upstream_url, "auth": {"mode": "none"}, "connect_timeout_s": 1, "timeout_s": 5},
     }
 

@@ -1,7 +1,8 @@
 """Helpers for the log tests: reading JSON-lines logs that are written off the request path.
 
-No tests here. A line is written by the log's writer thread at the end of the loop tick that
-produced it, so a reader polls for it (bounded) instead of expecting it with the response.
+No tests here. A line is written by the log's writer thread within `logging.flush_interval_s`
+(0.02 s in the tests' configs) of the request, so a reader polls for it (bounded) instead of
+expecting it with the response.
 """
 from __future__ import annotations
 

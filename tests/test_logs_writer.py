@@ -76,7 +76,7 @@ def pipe() -> Iterator[Pipe]:
     pipe.reader.close()
 
 
-def test_lines_of_one_loop_tick_are_written_in_order_and_close_writes_the_rest(tmp_path: Path) -> None:
+def test_lines_are_written_in_order_and_close_writes_the_rest(tmp_path: Path) -> None:
     path = tmp_path / "access.log"
     pump = LogPump()
     writer = pump.add(FileTarget(path), name="access", drop_when_full=True, full=Counter("d", ""))
@@ -85,7 +85,7 @@ def test_lines_of_one_loop_tick_are_written_in_order_and_close_writes_the_rest(t
         for chunk in range(5):
             for record in _records(100, chunk * 100):
                 writer.write(record)
-            await asyncio.sleep(0)                 # end of a loop tick: the batch is handed over
+            await asyncio.sleep(0)                 # the thread may take a batch between two ticks
     asyncio.run(traffic())
     pump.close()
     assert _ids(path.read_text()) == [f"r{i}" for i in range(500)]
@@ -176,6 +176,47 @@ def test_a_failed_reopen_keeps_writing_to_the_old_file(tmp_path: Path) -> None:
     assert _ids((moved / "access.log").read_text()) == ["r0", "r1"]
 
 
+def test_the_thread_writes_every_interval_without_being_woken(tmp_path: Path) -> None:
+    """Nothing on the loop hands lines over: the thread comes for them on its own."""
+    path = tmp_path / "access.log"
+    pump = LogPump(interval_s=0.05)
+    writer = pump.add(FileTarget(path), name="access", drop_when_full=True, full=Counter("d", ""))
+    for record in _records(3):
+        writer.write(record)
+    _wait(lambda: path.exists() and len(path.read_text().splitlines()) == 3, "the interval's batch")
+    pump.close()
+    assert _ids(path.read_text()) == ["r0", "r1", "r2"]
+
+
+def test_a_half_full_queue_wakes_the_thread_before_its_interval(tmp_path: Path) -> None:
+    """With an interval far longer than the wait, only the half-full wake-up can write the lines."""
+    path = tmp_path / "access.log"
+    pump = LogPump(interval_s=3600)
+    writer = pump.add(FileTarget(path), name="access", capacity=10, drop_when_full=True, full=Counter("d", ""))
+    for record in _records(4):
+        writer.write(record)
+    time.sleep(0.05)
+    assert not path.read_text(), "below half full, the lines wait for the interval"
+    writer.write(_records(1, 4)[0])
+    writer.write(_records(1, 5)[0])
+    _wait(lambda: len(path.read_text().splitlines()) >= 5, "half full should wake the writer")
+    pump.close()
+    assert _ids(path.read_text()) == [f"r{i}" for i in range(6)]
+
+
+def test_logging_flush_interval_is_checked_with_its_path(tmp_path: Path) -> None:
+    data = config_data(state_dir=str(tmp_path))
+    data["logging"].pop("flush_interval_s", None)
+    assert parse_config(data).logging.flush_interval_s == 0.1
+    data["logging"]["flush_interval_s"] = 0.5
+    assert parse_config(data).logging.flush_interval_s == 0.5
+    for bad in (0, -1, "soon", 11):
+        data["logging"]["flush_interval_s"] = bad
+        with pytest.raises(ConfigError) as err:
+            parse_config(data)
+        assert [p for p in err.value.problems if p.startswith("logging.flush_interval_s: ")], err.value.problems
+
+
 def test_logging_queue_lines_is_checked_with_its_path(tmp_path: Path) -> None:
     data = config_data(state_dir=str(tmp_path))
     assert parse_config(data).logging.queue_lines == 10_000
@@ -259,6 +300,36 @@ def test_the_audit_line_is_the_record_as_json(request_id: str, principal: Princi
         "resource": resource, "enterprise_project": enterprise_project,
         "decision": "allow" if allowed else "deny", "effect": effect,
         "denied_actions": denied, "deciding": [{"policy": p, "statement": i} for p, i in deciding]})
+
+
+ACCESS_ARGS = st.tuples(TEXT, OPTIONAL, st.sampled_from(["GET", "POST"]), st.sampled_from(["/v1/p/instances", "/v2/x"]),
+                        principals(), st.sampled_from(["ddm:instance:list", "ddm:instance:get"]),
+                        st.sampled_from([None, "allow", "deny"]), st.none() | st.lists(TEXT, max_size=2),
+                        st.sampled_from([None, "allowed"]), st.just(()), st.sampled_from([None, 200]),
+                        st.sampled_from([200, 403]), st.none() | st.integers(0, 10**6), st.just(0.0012))
+AUDIT_ARGS = st.tuples(TEXT, principals(), st.sampled_from(["ddm:instance:list", "ddm:instance:get"]), OPTIONAL,
+                       st.sampled_from([None, "ep-a"]), st.booleans(), st.sampled_from(["allow", "deny"]),
+                       st.lists(st.sampled_from(["ddm:instance:list"]), max_size=1),
+                       st.lists(st.tuples(st.sampled_from(["p1", "p2"]), st.integers(0, 2)), max_size=2))
+
+
+def _without_time(line: str) -> dict[str, object]:
+    record = _one_ascii_line(line)
+    record.pop("time")
+    return record
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(ACCESS_ARGS, AUDIT_ARGS, st.booleans()), min_size=1, max_size=12))
+def test_a_long_lived_line_format_writes_what_a_fresh_one_does(requests: list[tuple[tuple, tuple, bool]]) -> None:
+    """The caches (fragments, principals, the last request id) never change a line: one
+    LineFormat over a run of requests that repeat values writes what a new one per line would."""
+    shared = LineFormat()
+    for access, audit, same_id in requests:
+        if same_id:                                   # the audit and access lines of one request
+            audit = (access[0], *audit[1:])
+        assert _without_time(shared.audit(*audit)) == _without_time(LineFormat().audit(*audit))
+        assert _without_time(shared.access(*access)) == _without_time(LineFormat().access(*access))
 
 
 @settings(max_examples=50, deadline=None)

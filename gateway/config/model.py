@@ -181,6 +181,7 @@ class LoggingConfig:
     access_log: bool | Path = True     # True: stdout, False: off, Path: append to that file
     audit_log: Path | None = None
     queue_lines: int = 10_000          # per log: lines waiting for the writer thread (access: then dropped)
+    flush_interval_s: float = 0.1      # the writer thread writes what is queued this often (or at half full)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ PORT_MAX = 65535
 LOG_LEVELS = ("debug", "info", "warning", "error")
 STDOUT_NAMES = ("stdout", "-")
 QUEUE_LINES_MAX = 1_000_000   # logging.queue_lines: memory is bounded by this times a line's size
+FLUSH_INTERVAL_MAX_S = 10.0   # logging.flush_interval_s: what a crash may lose is one interval's lines
 
 
 def listen_section(node: Node | None, sources: Sources) -> ListenConfig:
@@ -280,6 +281,14 @@ def reload_section(node: Node | None) -> ReloadConfig:
     return config
 
 
+def _flush_interval(node: Node, default: float) -> float:
+    interval = node.number("flush_interval_s", default)
+    if interval > FLUSH_INTERVAL_MAX_S:
+        node.problem("flush_interval_s", f"must be at most {FLUSH_INTERVAL_MAX_S:g}")
+        return default
+    return interval
+
+
 def logging_section(node: Node | None, sources: Sources) -> LoggingConfig:
     if node is None:
         return LoggingConfig()
@@ -289,6 +298,7 @@ def logging_section(node: Node | None, sources: Sources) -> LoggingConfig:
         access_log=_access_log(node, sources),
         audit_log=optional_path(node, "audit_log", sources),
         queue_lines=node.integer("queue_lines", defaults.queue_lines, maximum=QUEUE_LINES_MAX),
+        flush_interval_s=_flush_interval(node, defaults.flush_interval_s),
     )
     node.finish()
     return config

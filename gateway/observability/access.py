@@ -28,7 +28,7 @@ class Observability:
     @classmethod
     def from_config(cls, logging_config: Any) -> "Observability":
         """The access log drops lines when its queue is full (counted); the audit log never does."""
-        metrics, pump = GatewayMetrics(), LogPump()
+        metrics, pump = GatewayMetrics(), LogPump(logging_config.flush_interval_s)
         capacity = logging_config.queue_lines
         access = open_target(logging_config.access_log, sys.stdout, sys.stderr)
         audit = open_target(logging_config.audit_log, sys.stdout, sys.stderr)

@@ -22,6 +22,7 @@ from typing import Any, Iterable
 
 _EVENT_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str)
 PRINCIPALS_CACHED = 4096   # distinct principals whose fragment is kept; then the cache starts over
+FRAGMENTS_CACHED = 4096    # distinct access middles, and audit rests, kept; then each starts over
 # ".000Z" ... ".999Z" and "000" ... "999": table lookups instead of a "%03d" per line (which costs
 # more instructions than the rest of the timestamp).
 _MILLIS = tuple(f".{i:03d}Z" for i in range(1000))
@@ -64,19 +65,30 @@ class LineFormat:
     event loop, each Python call per field costs more than quoting the field."""
 
     def __init__(self) -> None:
-        self._second = -1
+        self._second_start = self._second_end = 0.0    # the current second: [start, end)
         self._second_text = ""
         self._principals: dict[Any, str] = {}
         self._last: Any = None
         self._last_text = ""
+        self._rid: str | None = None
+        self._rid_json = ""
+        self._access_middles: dict[tuple[object, ...], str] = {}
+        self._audit_rests: dict[tuple[object, ...], str] = {}
 
     def now_iso(self, now: float) -> str:
-        """`2026-12-03T18:00:00.123Z` (UTC, milliseconds)."""
-        millis = int(now * 1000)
-        second = millis // 1000
-        if second != self._second:
-            self._second, self._second_text = second, _utc_second(second)
-        return self._second_text + _MILLIS[millis - second * 1000]
+        """`2026-12-03T18:00:00.123Z` (UTC, milliseconds). The current second is kept as a float
+        range: comparing floats is cheaper than making an int of every timestamp (the seconds
+        since the epoch are not one of CPython's small ints)."""
+        if not self._second_start <= now < self._second_end:
+            second = int(now)
+            self._second_start, self._second_end = float(second), second + 1.0
+            self._second_text = _utc_second(second)
+        return self._second_text + _MILLIS[int((now - self._second_start) * 1000)]
+
+    def request_id(self, request_id: str) -> str:
+        """The id as JSON, kept for the next line: a request's audit and access lines share it."""
+        self._rid, self._rid_json = request_id, quote(request_id)
+        return self._rid_json
 
     def principal(self, principal: Any) -> str:
         """The fragment of `principal`: the last one's by identity (a request's audit and access
@@ -98,33 +110,68 @@ class LineFormat:
                ratelimit: str | None, would_reject: tuple[str, ...],
                upstream_status: int | None, status: int, size: int | None, latency_s: float) -> str:
         who = self._last_text if principal is self._last else self.principal(principal)
+        key = (source_ip, method, path, who, action, decision,
+               tuple(enterprise_project) if type(enterprise_project) is list else enterprise_project,
+               ratelimit, would_reject, upstream_status, status)
+        middle = self._access_middles.get(key)
+        if middle is None:
+            middle = _remember(self._access_middles, key, _access_middle(
+                source_ip, method, path, who, action, decision, enterprise_project, ratelimit,
+                would_reject, upstream_status, status))
         micros = int(latency_s * 1_000_000)
-        return (f'{{"time":"{self.now_iso(time.time())}","request_id":{quote(request_id)},'
-                f'"source_ip":{"null" if source_ip is None else quote(source_ip)},"method":{quote(method)},'
-                f'"path":{quote(path)}{who},"action":{quote(action)},'
-                f'"decision":{"null" if decision is None else quote(decision)},'
-                f'"enterprise_project":{_text_or_texts(enterprise_project)},'
-                f'"ratelimit":{"null" if ratelimit is None else quote(ratelimit)},'
-                f'"ratelimit_would_reject":{"[" + ",".join(map(quote, would_reject)) + "]" if would_reject else "null"},'
-                f'"upstream_status":{"null" if upstream_status is None else upstream_status},'
-                f'"status":{status},"bytes":{"null" if size is None else size},'
+        rid = self._rid_json if request_id is self._rid else self.request_id(request_id)
+        return (f'{{"time":"{self.now_iso(time.time())}","request_id":{rid}{middle},'
+                f'"bytes":{"null" if size is None else size},'
                 f'"latency_ms":{micros // 1000}.{_THREE_DIGITS[micros % 1000]}}}')
 
     def audit(self, request_id: str, principal: Any, action: str, resource: str | None,
               enterprise_project: str | None, allowed: bool, effect: str, denied_actions: Iterable[str],
               deciding: Iterable[tuple[str, int]]) -> str:
         who = self._last_text if principal is self._last else self.principal(principal)
-        denied = ",".join(map(quote, denied_actions))
-        statements = ",".join([f'{{"policy":{quote(policy)},"statement":{index}}}'
-                               for policy, index in deciding])
-        return (f'{{"time":"{self.now_iso(time.time())}","request_id":{quote(request_id)}{who},'
-                f'"action":{quote(action)},"resource":{"null" if resource is None else quote(resource)},'
-                f'"enterprise_project":{"null" if enterprise_project is None else quote(enterprise_project)},'
-                f'"decision":"{"allow" if allowed else "deny"}","effect":{quote(effect)},'
-                f'"denied_actions":[{denied}],"deciding":[{statements}]}}')
+        denied, statements = tuple(denied_actions), tuple(deciding)
+        key = (who, action, resource, enterprise_project, allowed, effect, denied, statements)
+        rest = self._audit_rests.get(key)
+        if rest is None:
+            rest = _remember(self._audit_rests, key, _audit_rest(
+                who, action, resource, enterprise_project, allowed, effect, denied, statements))
+        rid = self._rid_json if request_id is self._rid else self.request_id(request_id)
+        return f'{{"time":"{self.now_iso(time.time())}","request_id":{rid}{rest}'
 
     def event(self, request_id: str, principal: Any, fields: dict[str, object]) -> str:
         """A rarer audit record (report-mode rules, report-only policies): the same head as
         every line (time, request id, principal), then `fields` by the general encoder."""
         head = f'{{"time":"{self.now_iso(time.time())}","request_id":{quote(request_id)}{self.principal(principal)}'
         return head + ("," + _EVENT_ENCODER.encode(fields)[1:] if fields else "}")
+
+
+def _remember(cache: dict[tuple[object, ...], str], key: tuple[object, ...], text: str) -> str:
+    """Keeps `text` for `key`; a full cache starts over (FRAGMENTS_CACHED), so a client that
+    varies its paths costs the formatting it saves the others, never memory."""
+    if len(cache) >= FRAGMENTS_CACHED:
+        cache.clear()
+    cache[key] = text
+    return text
+
+
+def _access_middle(source_ip: str | None, method: str, path: str, who: str, action: str,
+                   decision: str | None, enterprise_project: str | list[str] | None,
+                   ratelimit: str | None, would_reject: tuple[str, ...],
+                   upstream_status: int | None, status: int) -> str:
+    """The access line from `source_ip` to `status`: what repeats from request to request."""
+    return (f',"source_ip":{_text(source_ip)},"method":{quote(method)},"path":{quote(path)}{who},'
+            f'"action":{quote(action)},"decision":{_text(decision)},'
+            f'"enterprise_project":{_text_or_texts(enterprise_project)},"ratelimit":{_text(ratelimit)},'
+            f'"ratelimit_would_reject":{_text_or_texts(list(would_reject)) if would_reject else "null"},'
+            f'"upstream_status":{"null" if upstream_status is None else upstream_status},"status":{status}')
+
+
+def _audit_rest(who: str, action: str, resource: str | None, enterprise_project: str | None,
+                allowed: bool, effect: str, denied: tuple[str, ...],
+                deciding: tuple[tuple[str, int], ...]) -> str:
+    """The audit line after the request id: the same for every request of a caller, action and
+    decision."""
+    statements = ",".join([f'{{"policy":{quote(policy)},"statement":{index}}}' for policy, index in deciding])
+    return (f'{who},"action":{quote(action)},"resource":{_text(resource)},'
+            f'"enterprise_project":{_text(enterprise_project)},"decision":"{"allow" if allowed else "deny"}",'
+            f'"effect":{quote(effect)},"denied_actions":[{",".join(map(quote, denied))}],'
+            f'"deciding":[{statements}]}}')

@@ -1,14 +1,16 @@
 """Log lines off the request path: formatted on the event loop, written in batches by a thread.
 
-On the loop a line costs its formatting (logs.py) and a list append. At the end of the loop
-tick the lines of each log are joined and handed, without a lock, to one writer thread shared
-by the access and the audit log (one wake-up per tick, not per line); the thread writes each
-log's hand-offs with one `os.write`, so a slow disk or a full pipe never stalls a request.
+On the loop a line costs its formatting (logs.py) and one append to its log's queue (a deque:
+appends and pops are atomic, so the loop takes no lock and schedules nothing). One writer thread,
+shared by the access and the audit log, wakes every `interval` (logging.flush_interval_s, 0.1 s)
+or as soon as a queue is half full, takes every line waiting and writes each log's batch with
+one `os.write`. So a slow disk or a full pipe never stalls a request, and a busy gateway pays one
+wake-up and one write per interval, not per request (nginx's `access_log ... buffer= flush=`).
 Measured against the alternatives in bench/RESULTS.md (issue 24; `python -m bench.bench_logs`):
 the standard library's QueueHandler -> QueueListener costs twice as much per line, and one
 write per tick on the loop itself is as cheap but keeps the disk on the request path.
 
-The queue is bounded (`capacity` lines handed over but not yet written, plus the current tick's):
+The queue is bounded (`capacity` lines waiting, besides the batch being written):
 - `drop_when_full=True` (the access log): a line that finds the queue full is dropped and counted
   in `full` (ddmgw_access_log_dropped_total); a request never waits for the log.
 - `drop_when_full=False` (the audit log, the security record): nothing is dropped. A record that
@@ -16,19 +18,18 @@ The queue is bounded (`capacity` lines handed over but not yet written, plus the
   goes on (counted in `full`, ddmgw_audit_log_sync_writes_total): the gateway slows to the disk's
   pace instead of losing a decision.
 
-`reopen` (SIGUSR1, the admin API) is queued behind the lines before it, so logrotate's `create`
-mode loses nothing: older lines land in the renamed file, newer ones in the new file. `close`
-hands over the last tick's lines and waits for the thread to write everything (FLUSH_DEADLINE_S).
+`reopen` (SIGUSR1, the admin API) is queued behind the lines before it and wakes the thread, so
+logrotate's `create` mode loses nothing: older lines land in the renamed file, newer ones in the
+new file. `close` (SIGTERM, reload) wakes the thread and waits until it has written everything
+(FLUSH_DEADLINE_S). What a hard kill (SIGKILL, a crash) loses is at most one interval's lines.
 """
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import os
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from typing import IO, Callable, Protocol
 
 log = logging.getLogger("ddm_gateway.logs")
 FLUSH_DEADLINE_S = 30.0       # close(): the longest the writer thread may take to write what is queued
-LINGER_S = 0.001             # after a write the thread gathers hand-offs this long before the next
+DEFAULT_INTERVAL_S = 0.1      # the writer thread's wake-up period (the default of logging.flush_interval_s)
 DEFAULT_CAPACITY = 10_000     # lines per log waiting to be written (the default of logging.queue_lines)
 
 # One stateless encoder: json.dumps with options builds a new JSONEncoder per call. ASCII only:
@@ -120,8 +121,8 @@ class LogWriter:
 
     Each log has its own queue and I/O lock, so a stalled access log (a full stdout pipe) holds
     up only itself: the audit log's records are then written by the loop once its queue is full.
-    The queue is a deque (appends and pops are atomic) with two counters, each written by one
-    side only: `handed` by the loop, `written` under the I/O lock. No lock on the loop's path."""
+    The loop appends to `items`; whoever holds `_io` (the thread, or the loop when the audit
+    queue is full) pops from it, so lines are written in the order they were queued."""
 
     def __init__(self, pump: "LogPump", target: Target, *, name: str, capacity: int,
                  drop_when_full: bool, full: FullCounter) -> None:
@@ -131,15 +132,13 @@ class LogWriter:
         self._capacity = capacity
         self._drop_when_full = drop_when_full
         self._full = full
-        self.pending: list[str] = []              # this tick's lines (loop thread only)
-        self.items: deque[tuple[str, int] | _Reopen] = deque()   # handed over, not yet written
-        self.handed = 0                           # lines ever handed over (the loop's side)
-        self.written = 0                          # lines ever taken from items (under _io)
+        self.items: deque[str | _Reopen] = deque()   # queued, not yet taken by a writer
+        self._wake_at = capacity // 2             # a queue this long wakes the thread; 0 once closed
         self._io = threading.Lock()               # held while writing: keeps batches in order
 
     @property
     def queued(self) -> int:
-        return self.handed - self.written
+        return len(self.items)
 
     # ---- the event loop's side -------------------------------------------------------------
 
@@ -149,31 +148,37 @@ class LogWriter:
 
     def write_line(self, line: str) -> None:
         """Queues one line (without its newline); never blocks unless the audit queue is full."""
-        pump = self._pump
-        if pump.closing:
+        items = self.items
+        if len(items) < self._wake_at:        # the common case: one compare, one append
+            items.append(line)
+            return
+        self._crowded(line)
+
+    def _crowded(self, line: str) -> None:
+        """Half full: queue and wake the thread. Full: drop and count (access) or write it all on
+        this thread (audit). Closed: no request runs after the app's cleanup; if one did, say so."""
+        if self._pump.closing:
             self._after_close()
-            return
-        if self.handed - self.written + len(self.pending) >= self._capacity:
-            if self._drop_when_full:
-                self._full.inc()
-                return
-            self.pending.append(line)
+        elif len(self.items) < self._capacity:
+            self.items.append(line)
+            self._pump.wake()
+        elif self._drop_when_full:
             self._full.inc()
-            pump.hand_off()
+        else:
+            self.items.append(line)
+            self._full.inc()
             self.drain()
-            return
-        self.pending.append(line)
-        if not pump.scheduled:
-            pump.schedule()
 
     def reopen(self, done: Callable[[BaseException | None], None] = _ignore) -> None:
         """Reopens the target after every line queued so far (the writer thread does the open)."""
-        self._pump.hand_off()
         self.items.append(_Reopen(done))
         self._pump.wake()
 
+    def stop_queueing(self) -> None:
+        """From now on every line takes the slow path, which finds the pump closing."""
+        self._wake_at = 0
+
     def _after_close(self) -> None:
-        """No request runs after the app's cleanup closed its logs; if one did, say so."""
         if self._drop_when_full:
             self._full.inc()
         else:
@@ -182,31 +187,31 @@ class LogWriter:
     # ---- the writer thread's side (and the loop's, when the audit queue is full) -------------
 
     def drain(self) -> None:
-        """Writes every handed-over item in order: one write per run of lines, reopens between."""
+        """Writes what is queued, in order: one write per run of lines, reopens between. Takes
+        only the items there when it starts: the loop appends meanwhile, and those wait."""
         with self._io:
             items = self.items
-            texts: list[str] = []
-            count = 0
-            while items:
+            lines: list[str] = []
+            for _ in range(len(items)):
                 item = items.popleft()
-                if isinstance(item, _Reopen):
-                    self._write(texts, count)
-                    texts, count = [], 0
-                    self._reopen(item)
+                if type(item) is str:
+                    lines.append(item)
                 else:
-                    texts.append(item[0])
-                    count += item[1]
-            self._write(texts, count)
+                    assert isinstance(item, _Reopen)
+                    self._write(lines)
+                    lines = []
+                    self._reopen(item)
+            self._write(lines)
 
-    def _write(self, texts: list[str], count: int) -> None:
+    def _write(self, lines: list[str]) -> None:
         """A failed write is reported with its line count, not retried."""
-        if not texts:
+        if not lines:
             return
+        lines.append("")
         try:
-            self.target.write("".join(texts))
+            self.target.write("\n".join(lines))
         except (OSError, ValueError) as err:
-            log.error("%s log: %d lines lost: %s", self.name, count, err)
-        self.written += count
+            log.error("%s log: %d lines lost: %s", self.name, len(lines) - 1, err)
 
     def _reopen(self, request: _Reopen) -> None:
         error: OSError | None = None
@@ -223,14 +228,14 @@ class LogWriter:
 
 class LogPump:
     """The writer thread of a process's logs: one for the access and the audit log, so one
-    hand-off and one wake-up per loop tick serve both. The thread sleeps on a plain lock that
-    a hand-off releases (cheaper than a Condition: one C call on each side)."""
+    wake-up per interval serves both. It sleeps on a plain lock (locked while there is nothing
+    urgent) with the interval as its timeout; `wake` releases it early."""
 
-    def __init__(self) -> None:
+    def __init__(self, interval_s: float = DEFAULT_INTERVAL_S) -> None:
         self.logs: list[LogWriter] = []
-        self.scheduled = False                    # a hand-off is due at the end of this tick
+        self.interval_s = interval_s
         self.closing = False
-        self._wakeup = threading.Lock()           # locked while there is nothing to do
+        self._wakeup = threading.Lock()
         self._wakeup.acquire()
         self._thread = threading.Thread(target=self._run, name="ddmgw-logs", daemon=True)
         self._thread.start()
@@ -242,40 +247,18 @@ class LogPump:
         self.logs.append(writer)
         return writer
 
-    def schedule(self) -> None:
-        self.scheduled = True
-        try:
-            asyncio.get_running_loop().call_soon(self.hand_off)
-        except RuntimeError:      # no loop (a CLI or a test): hand over at once
-            self.hand_off()
-
-    def hand_off(self) -> None:
-        """The end of a loop tick: each log's lines of the tick, joined, go to the thread."""
-        self.scheduled = False
-        woke = False
-        for writer in self.logs:
-            lines = writer.pending
-            if lines:
-                writer.pending = []
-                count = len(lines)
-                lines.append("")
-                writer.handed += count                 # before the append: queued never < 0
-                writer.items.append(("\n".join(lines), count))
-                woke = True
-        if woke:
-            self.wake()
-
     def wake(self) -> None:
         if self._wakeup.locked():
             with contextlib.suppress(RuntimeError):   # the thread released it meanwhile: fine
                 self._wakeup.release()
 
     def close(self) -> None:
-        """Hands over the last lines and waits until the thread has written them, then closes."""
+        """Waits until the thread has written every queued line, then closes the targets."""
         if self.closing:
             return
-        self.hand_off()
         self.closing = True
+        for writer in self.logs:
+            writer.stop_queueing()
         self.wake()
         self._thread.join(FLUSH_DEADLINE_S)
         if self._thread.is_alive():
@@ -286,16 +269,14 @@ class LogPump:
             writer.target.close()
 
     def _run(self) -> None:
-        """Waits for a hand-off, writes, then lingers LINGER_S so that the hand-offs of the next
-        loop ticks share one write and one wake-up (a busy gateway hands over every tick)."""
+        """Every interval, or when woken: write what every log has queued."""
         while True:
-            self._wakeup.acquire()
-            closing = self.closing      # read first: whatever was handed over before it is drained
+            self._wakeup.acquire(timeout=self.interval_s)
+            closing = self.closing      # read first: whatever was queued before it is drained
             for writer in self.logs:
                 writer.drain()
             if closing:
                 return
-            time.sleep(LINGER_S)
 
 
 def open_target(target: str | Path | bool | None, stdout: IO[str], stderr: IO[str]) -> Target | None:
