@@ -18,6 +18,7 @@ class RequestNotes:
     request_id: str
     route: RouteMatch | None = None          # once routed
     source_ip: str | None = None
+    path: str | None = None                  # the target's path as sent (no query), once parsed
     principal: Principal | None = None       # once authenticated
     ratelimit_outcome: str | None = None   # allowed | rejected
     ratelimit_would_reject: tuple[str, ...] = ()   # report-mode rules that had no room

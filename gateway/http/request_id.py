@@ -65,7 +65,7 @@ def with_request_id(handler: EdgeHandler) -> Handler:
         try:
             trusted = request.app[SERVICES].runtime.config.listen.trusted_proxies
             head = request_head(request, rid, trusted)
-            notes.source_ip = head.source_ip
+            notes.source_ip, notes.path = head.source_ip, head.raw_path
             response = await handler(request, head)
         except GatewayError as err:
             response = error_response(err, rid, legacy=False)

@@ -107,12 +107,21 @@ def log_access(request: web.Request, response: web.StreamResponse, notes: Reques
     if obs is None:
         return
     route = notes.route
-    action = route.action if route is not None else ("iam" if request.path.startswith("/v3") else "-")
+    path = notes.path if notes.path is not None else request.raw_path.partition("?")[0]
+    action = route.action if route is not None else ("iam" if path.startswith("/v3") else "-")
     obs.metrics.requests.inc(action, str(response.status))
     if obs.access is not None:
         obs.access.write_line(obs.lines.access(
-            notes.request_id, notes.source_ip or request.remote, request.method, request.path,
+            notes.request_id, notes.source_ip or request.remote, request.method, path,
             notes.principal, action, notes.decision_effect, notes.enterprise_project,
             notes.ratelimit_outcome, notes.ratelimit_would_reject, notes.upstream_status, response.status,
-            response.body_length if response.prepared else response.content_length,
-            time.perf_counter() - started))
+            _body_bytes(response), time.perf_counter() - started))
+
+
+def _body_bytes(response: web.StreamResponse) -> int | None:
+    """What the body puts on the wire: counted once sent (a stream), else the whole body's
+    length (aiohttp's `content_length` property chain costs more than the rest of the line)."""
+    if response.prepared:
+        return response.body_length
+    body = response.body if isinstance(response, web.Response) else None
+    return len(body) if isinstance(body, bytes) else response.content_length
