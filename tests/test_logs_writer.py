@@ -159,6 +159,23 @@ def test_reopen_after_a_rename_puts_older_lines_in_the_old_file_and_newer_in_the
     assert oct(path.stat().st_mode & 0o777) == oct(0o640)
 
 
+def test_two_reopens_queued_in_one_batch_keep_the_lines_in_order(tmp_path: Path) -> None:
+    """Nothing is written until close, so both reopen marks reach the writer in one batch: each
+    callback runs once, in order, and every line is written once, in order, around them."""
+    path = tmp_path / "access.log"
+    pump = LogPump(interval_s=3600)
+    writer = pump.add(FileTarget(path), name="access", drop_when_full=True, full=Counter("d", ""))
+    reopened: list[str] = []
+    for generation in (1, 2):
+        for record in _records(3, (generation - 1) * 3):
+            writer.write(record)
+        writer.reopen(lambda err, g=generation: reopened.append(f"{g}:{err}"))
+    writer.write(_records(1, 6)[0])
+    pump.close()
+    assert reopened == ["1:None", "2:None"]
+    assert _ids(path.read_text()) == [f"r{i}" for i in range(7)]
+
+
 def test_a_failed_reopen_keeps_writing_to_the_old_file(tmp_path: Path) -> None:
     directory = tmp_path / "logs"
     path = directory / "access.log"

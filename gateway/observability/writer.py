@@ -31,7 +31,6 @@ import logging
 import os
 import threading
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Callable, Protocol
 
@@ -105,11 +104,10 @@ class FullCounter(Protocol):
     def inc(self, *labels: str, amount: float = 1.0) -> None: ...
 
 
-@dataclass
-class _Reopen:
-    """A reopen request queued behind the lines before it; `done(error)` runs on the writer thread."""
-
-    done: Callable[[BaseException | None], None]
+# Where a reopen falls among the queued lines: a line of its own that no formatted line can be
+# (every line is a JSON object); the reopen's callback waits in the log's `reopens` queue.
+REOPEN = "\x00reopen"
+Reopened = Callable[[BaseException | None], None]
 
 
 def _ignore(_error: BaseException | None) -> None:
@@ -132,7 +130,8 @@ class LogWriter:
         self._capacity = capacity
         self._drop_when_full = drop_when_full
         self._full = full
-        self.items: deque[str | _Reopen] = deque()   # queued, not yet taken by a writer
+        self.items: deque[str] = deque()          # queued lines (and REOPEN marks), not yet taken
+        self.reopens: deque[Reopened] = deque()   # one callback per REOPEN mark in `items`, in order
         self._wake_at = capacity // 2             # a queue this long wakes the thread; 0 once closed
         self._io = threading.Lock()               # held while writing: keeps batches in order
 
@@ -169,9 +168,11 @@ class LogWriter:
             self._full.inc()
             self.drain()
 
-    def reopen(self, done: Callable[[BaseException | None], None] = _ignore) -> None:
-        """Reopens the target after every line queued so far (the writer thread does the open)."""
-        self.items.append(_Reopen(done))
+    def reopen(self, done: Reopened = _ignore) -> None:
+        """Reopens the target after every line queued so far (the writer thread does the open).
+        The callback is queued before its mark, so a writer that finds the mark finds it too."""
+        self.reopens.append(done)
+        self.items.append(REOPEN)
         self._pump.wake()
 
     def stop_queueing(self) -> None:
@@ -187,21 +188,24 @@ class LogWriter:
     # ---- the writer thread's side (and the loop's, when the audit queue is full) -------------
 
     def drain(self) -> None:
-        """Writes what is queued, in order: one write per run of lines, reopens between. Takes
-        only the items there when it starts: the loop appends meanwhile, and those wait."""
+        """Writes what is queued, in order, with one write (one per run of lines between reopens).
+        Takes only the items there when it starts: the loop appends meanwhile, and those wait."""
         with self._io:
             items = self.items
-            lines: list[str] = []
-            for _ in range(len(items)):
-                item = items.popleft()
-                if type(item) is str:
-                    lines.append(item)
-                else:
-                    assert isinstance(item, _Reopen)
-                    self._write(lines)
-                    lines = []
-                    self._reopen(item)
-            self._write(lines)
+            lines = [items.popleft() for _ in range(len(items))]
+            if self.reopens and REOPEN in lines:
+                self._write_around_reopens(lines)
+            else:
+                self._write(lines)
+
+    def _write_around_reopens(self, lines: list[str]) -> None:
+        start = 0
+        for index, line in enumerate(lines):
+            if line is REOPEN:
+                self._write(lines[start:index])
+                self._reopen(self.reopens.popleft())
+                start = index + 1
+        self._write(lines[start:])
 
     def _write(self, lines: list[str]) -> None:
         """A failed write is reported with its line count, not retried."""
@@ -213,7 +217,7 @@ class LogWriter:
         except (OSError, ValueError) as err:
             log.error("%s log: %d lines lost: %s", self.name, len(lines) - 1, err)
 
-    def _reopen(self, request: _Reopen) -> None:
+    def _reopen(self, done: Reopened) -> None:
         error: OSError | None = None
         try:
             self.target.reopen()
@@ -221,7 +225,7 @@ class LogWriter:
             error = err
             log.error("%s log: reopen failed, still writing to the old file: %s", self.name, err)
         try:
-            request.done(error)
+            done(error)
         except Exception:   # e.g. the loop that asked has closed: the writer thread must live on
             log.exception("%s log: reporting a reopen failed", self.name)
 
