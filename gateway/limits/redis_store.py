@@ -31,7 +31,7 @@ from .resp import RespError, Word, encode_bulk_strings, encode_command
 from .sliding_window import retry_after
 from .topology import key_prefix, open_channel
 
-RULE_MEMO = 4096   # distinct rule tuples whose keys and words are kept (config data: few)
+RULE_MEMO = 4096   # distinct (rule tuple, lock key) commands kept: a full memo starts over
 SCRIPTS = ("acquire", "record_failure", "lock_remaining", "revoke", "revoked_since")
 STATUS_ALLOWED, STATUS_REJECTED, STATUS_LOCKED = 1, 0, 2
 
@@ -50,11 +50,7 @@ class LuaScript:
 
     def evalsha(self, keys: list[str], args: list[Word]) -> bytes:
         """`EVALSHA sha numkeys key... arg...`, encoded; the head is the same for every call."""
-        return self.evalsha_encoded(encode_bulk_strings(keys), len(keys), args)
-
-    def evalsha_encoded(self, keys: bytes, key_count: int, args: list[Word]) -> bytes:
-        """The same, with the keys already encoded (RedisStore memoizes a rule tuple's keys)."""
-        return _evalsha_head(self.sha, key_count, len(args)) + keys + encode_bulk_strings(args)
+        return _evalsha_head(self.sha, len(keys), len(args)) + encode_bulk_strings(keys) + encode_bulk_strings(args)
 
 
 @lru_cache(maxsize=64)
@@ -87,43 +83,54 @@ class RedisStore:
         self._loading: dict[str, asyncio.Future[Any]] = {}
         self._hit_ids = itertools.count()
         self._instance = os.urandom(6).hex()  # makes hit ids unique across replicas
-        self._rule_memo: dict[tuple[LimitRule, ...], tuple[bytes, int, str]] = {}
+        self._rule_memo: dict[tuple[tuple[LimitRule, ...], str | None, str], tuple[bytes, str, str]] = {}
 
     async def acquire(self, rules: Sequence[LimitRule], *, lock_key: str | None = None) -> LimitDecision:
-        keys, key_count, words = self._rule_arguments(rules)
-        if lock_key is not None:
-            keys += encode_bulk_strings([self._key("lock", lock_key), self._key("fail", lock_key)])
-            key_count += 2
-        script = self._scripts["acquire"]
-        command = script.evalsha_encoded(keys, key_count, [self._acquire_words(
-            len(rules), "1" if lock_key else "0", "1", words)])
-        return decision_from_reply(rules, await self._send(script, command))
+        return decision_from_reply(rules, await self._acquire_script(rules, lock_key, "1"))
 
     async def peek(self, rules: Sequence[LimitRule]) -> tuple[RuleState, ...]:
         """The same script, told to record nothing: the answer is what `acquire` would see."""
-        keys, key_count, words = self._rule_arguments(rules)
-        script = self._scripts["acquire"]
-        command = script.evalsha_encoded(keys, key_count, [self._acquire_words(len(rules), "0", "0", words)])
-        return decision_from_reply(rules, await self._send(script, command)).states
+        return decision_from_reply(rules, await self._acquire_script(rules, None, "0")).states
 
-    def _rule_arguments(self, rules: Sequence[LimitRule]) -> tuple[bytes, int, str]:
-        """The rules' keys (encoded) and their part of the script's argument (limit, window in ms,
-        mode per rule), memoized: a request's rules are one of few tuples (RuleSet memoizes
-        them), and formatting a float and encoding a key per rule were most of the client's cost
-        with many rules."""
-        memo_key = tuple(rules)
+    async def _acquire_script(self, rules: Sequence[LimitRule], lock_key: str | None, records: str) -> Any:
+        """acquire.lua's reply. Only its one argument's hit id (and a test clock's time) changes
+        from call to call; the rest of the command is memoized (`_acquire_parts`). The round
+        trip is awaited here directly rather than through `_send`: one coroutine fewer to
+        suspend and resume on every request."""
+        prefix, head, tail = self._acquire_parts(rules, lock_key, records)
+        now = "-" if self._clock is None else repr(self._clock() * 1000.0)
+        word = f"{head}{now} {self._instance}:{next(self._hit_ids)}{tail}".encode("ascii")
+        command = b"%s$%d\r\n%s\r\n" % (prefix, len(word), word)
+        reply = await self._channel.call(command)
+        if type(reply) is bytes:
+            return reply
+        return await self._answered(self._scripts["acquire"], command, reply)
+
+    def _acquire_parts(self, rules: Sequence[LimitRule], lock_key: str | None,
+                       records: str) -> tuple[bytes, str, str]:
+        """acquire.lua's command up to its argument (EVALSHA, the sha, the keys: encoded), and
+        the argument's words before and after the time and hit id, memoized per rule tuple and
+        lock key: a request's rules are one of few tuples (RuleSet memoizes them) and its lock
+        key one per access key, while formatting a float and encoding a key per rule were most
+        of the client's cost."""
+        memo_key = (tuple(rules), lock_key, records)
         found = self._rule_memo.get(memo_key)
         if found is None:
             if len(self._rule_memo) >= RULE_MEMO:
                 self._rule_memo.clear()
-            found = self._rule_memo[memo_key] = (
-                encode_bulk_strings([self._key("rl", rule.key) for rule in rules]), len(rules),
-                " ".join([f"{rule.limit} {rule.window_s * 1000.0!r} {'r' if rule.report else 'e'}" for rule in rules]))
+            found = self._rule_memo[memo_key] = self._acquire_command_parts(memo_key[0], lock_key, records)
         return found
 
-    def _acquire_words(self, count: int, locks: str, records: str, rule_words: str) -> str:
-        """acquire.lua's one argument: its header, then the rules' words."""
-        return f"{count} {self._now_arg() or '-'} {self._instance}:{next(self._hit_ids)} {locks} {records} {rule_words}"
+    def _acquire_command_parts(self, rules: tuple[LimitRule, ...], lock_key: str | None,
+                               records: str) -> tuple[bytes, str, str]:
+        keys = [self._key("rl", rule.key) for rule in rules]
+        if lock_key is not None:
+            keys += [self._key("lock", lock_key), self._key("fail", lock_key)]
+        script = self._scripts["acquire"]
+        prefix = _evalsha_head(script.sha, len(keys), 1) + encode_bulk_strings(keys)
+        rule_words = " ".join([f"{rule.limit} {rule.window_s * 1000.0!r} {'r' if rule.report else 'e'}"
+                               for rule in rules])
+        return prefix, f"{len(rules)} ", f" {'1' if lock_key else '0'} {records} {rule_words}"
 
     async def record_failure(self, key: str, *, threshold: int = 5, lock_s: float = 300.0) -> bool:
         keys = [self._key("lock", key), self._key("fail", key)]
@@ -172,7 +179,10 @@ class RedisStore:
         return await self._send(script, script.evalsha(keys, args))
 
     async def _send(self, script: LuaScript, command: bytes) -> Any:
-        reply = await self._channel.call(command)
+        return await self._answered(script, command, await self._channel.call(command))
+
+    async def _answered(self, script: LuaScript, command: bytes, reply: Any) -> Any:
+        """`reply` as a value: NOSCRIPT retries once behind a SCRIPT LOAD, other errors raise."""
         if type(reply) is RespError and reply.kind == "NOSCRIPT":
             self._load(script)
             reply = await self._channel.call(command)
