@@ -119,7 +119,8 @@ class ResilientStore:
     async def _call(self, on_primary: Callable[[LimitStore], Awaitable[T]],
                     on_fallback: Callable[[LimitStore], Awaitable[T]] | None = None,
                     *, may_fall_back: bool = True) -> T:
-        if self._breaker.allow(self._clock()):
+        breaker = self._breaker
+        if not breaker.is_open or breaker.allow(self._clock()):   # a closed breaker needs no clock
             try:
                 if self._primary_bounds_calls:
                     result = await on_primary(self._primary)
@@ -131,10 +132,11 @@ class ResilientStore:
                     self._on_error(error_kind(exc))
                 self._opened(exc)
             except BaseException:
-                self._breaker.abandoned()  # cancelled or a bug: no verdict on the store's health
+                breaker.abandoned()  # cancelled or a bug: no verdict on the store's health
                 raise
             else:
-                self._breaker.succeeded()
+                if breaker.is_open:   # a closed breaker is not probing either: nothing to reset
+                    breaker.succeeded()
                 return result
         if self._falls_back and may_fall_back:
             return await (on_fallback or on_primary)(self._fallback)
