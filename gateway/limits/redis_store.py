@@ -212,15 +212,20 @@ def _value(reply: Any) -> Any:
 
 
 RULE_FIELDS = 3   # remaining, reset_ms, free_ms per rule, after the four header fields
+ROOM = b"0.000"   # free_ms of a rule with room (most rules of most replies): no float to parse
 
 
 def decision_from_reply(rules: Sequence[LimitRule], reply: bytes | str) -> LimitDecision:
     """Turn the script's reply into the same decision the memory store returns.
     (int() and float() read bytes as well as str: nothing is decoded first; the script already
-    clamps `remaining` and never reports a negative time.)"""
+    clamps `remaining` and never reports a negative time.) The common reply, allowed with nothing
+    to report, is recognised by two fields' bytes, and a rule's free_ms of 0 by its bytes."""
     fields: Sequence[bytes | str] = reply.split()
-    states = tuple([RuleState(rule.name, rule.limit, int(remaining), float(reset) / 1000.0, float(free) / 1000.0)
-                    for rule, remaining, reset, free in zip(rules, fields[4::3], fields[5::3], fields[6::3])])
+    states = tuple([RuleState(rule.name, rule.limit, int(fields[i]), float(fields[i + 1]) / 1000.0,
+                              0.0 if fields[i + 2] == ROOM else float(fields[i + 2]) / 1000.0)
+                    for i, rule in zip(range(4, 4 + RULE_FIELDS * len(rules), RULE_FIELDS), rules)])
+    if fields[0] == b"1" and fields[3] == b"0":
+        return LimitDecision(True, None, False, 0.0, states, 0)
     status = int(fields[0])
     if status == STATUS_LOCKED:
         lock_s = float(fields[2]) / 1000.0
