@@ -70,8 +70,28 @@ class ResilientStore:
         return self._breaker.is_open
 
     async def acquire(self, rules: Sequence[LimitRule], *, lock_key: str | None = None) -> LimitDecision:
-        return await self._call(lambda s: s.acquire(rules, lock_key=lock_key),
-                                lambda s: s.acquire(scaled_rules(rules, self._replicas), lock_key=lock_key))
+        """Every request's call. While the breaker is closed over a primary that bounds its own
+        calls, the primary is awaited here directly (no closures, no `_call` coroutine to
+        suspend and resume per request), with `_call`'s bookkeeping; otherwise `_call`."""
+        breaker = self._breaker
+        if breaker.is_open or not self._primary_bounds_calls:
+            return await self._call(lambda s: s.acquire(rules, lock_key=lock_key), self._scaled_acquire(rules, lock_key))
+        try:
+            decision = await self._primary.acquire(rules, lock_key=lock_key)
+        except FAILURES as exc:
+            self._failed(exc)
+            return await self._instead(self._scaled_acquire(rules, lock_key), True)
+        except BaseException:
+            breaker.abandoned()   # as in `_call`: no verdict on the store's health
+            raise
+        if breaker.is_open:   # opened by another call meanwhile: this success closes it
+            breaker.succeeded()
+        return decision
+
+    def _scaled_acquire(self, rules: Sequence[LimitRule],
+                        lock_key: str | None) -> Callable[[LimitStore], Awaitable[LimitDecision]]:
+        """`acquire` on the fallback, whose budgets are this replica's share of the shared ones."""
+        return lambda s: s.acquire(scaled_rules(rules, self._replicas), lock_key=lock_key)
 
     async def peek(self, rules: Sequence[LimitRule]) -> tuple[RuleState, ...]:
         return await self._call(lambda s: s.peek(rules),
@@ -128,9 +148,7 @@ class ResilientStore:
                     async with asyncio.timeout(self._timeout_s):
                         result = await on_primary(self._primary)
             except FAILURES as exc:
-                if self._on_error is not None:
-                    self._on_error(error_kind(exc))
-                self._opened(exc)
+                self._failed(exc)
             except BaseException:
                 breaker.abandoned()  # cancelled or a bug: no verdict on the store's health
                 raise
@@ -138,6 +156,16 @@ class ResilientStore:
                 if breaker.is_open:   # a closed breaker is not probing either: nothing to reset
                     breaker.succeeded()
                 return result
+        return await self._instead(on_fallback or on_primary, may_fall_back)
+
+    def _failed(self, exc: BaseException) -> None:
+        """A call the primary failed: counted (the store error metric), and the breaker opens."""
+        if self._on_error is not None:
+            self._on_error(error_kind(exc))
+        self._opened(exc)
+
+    async def _instead(self, on_fallback: Callable[[LimitStore], Awaitable[T]], may_fall_back: bool) -> T:
+        """What a call the primary did not answer gets: the fallback's answer, or the refusal."""
         if self._falls_back and may_fall_back:
-            return await (on_fallback or on_primary)(self._fallback)
+            return await on_fallback(self._fallback)
         raise StoreUnavailable("the shared store is unavailable")
