@@ -131,6 +131,40 @@ def test_encoded_commands_match_redis_py(words: list) -> None:
     assert script.evalsha(words[3:5], words[5:]) == expected
 
 
+async def test_memoized_acquire_commands_match_redis_py(store: RedisStore) -> None:
+    """acquire and peek send a memoized command head with only the argument encoded per call:
+    each command as sent is what redis-py packs from its words (non-ASCII keys included), its
+    keys are the rules' then the lock's, and successive calls differ in the hit id alone."""
+    from redis.asyncio.connection import Connection
+
+    from gateway.limits.resp import parse_reply
+
+    real, sent = store._channel, []
+
+    class Recording:   # passes every command on to the real channel, keeping a copy
+        def call(self, command: bytes) -> "asyncio.Future[object]":
+            sent.append(command)
+            return real.call(command)
+
+        async def close(self) -> None:
+            await real.close()
+
+    store._channel = Recording()
+    rules = [LimitRule("user", "ü-user", 100), LimitRule("report", "r", 5, 1.5, report=True)]
+    for _ in range(2):
+        assert (await store.acquire(rules, lock_key="ak:Ä")).allowed
+    assert (await store.peek(rules))[0].remaining == 98
+    words = [parse_reply(command)[0] for command in sent]
+    assert [b"".join(Connection().pack_command(*w)) for w in words] == sent
+    assert [w[2:7] for w in words[:2]] == [[b"4", "ddmgw:rl:ü-user".encode(), b"ddmgw:rl:r",
+                                            "ddmgw:lock:ak:Ä".encode(), "ddmgw:fail:ak:Ä".encode()]] * 2
+    first, second = (w[7].split() for w in words[:2])
+    assert first[:2] == second[:2] == [b"2", b"-"] and first[3:] == second[3:] == \
+        b"1 1 100 60000.0 e 5 1500.0 r".split() and first[2] != second[2]
+    assert words[2][2:5] == [b"2", "ddmgw:rl:ü-user".encode(), b"ddmgw:rl:r"]
+    assert words[2][5].split()[3:5] == [b"0", b"0"]
+
+
 @given(st.lists(st.one_of(st.text(), st.binary(), st.integers()), min_size=1, max_size=8))
 def test_every_command_parses_back_to_its_words(words: list) -> None:
     from gateway.limits.resp import encode_command, parse_reply
