@@ -81,7 +81,8 @@ def request_head(method: str, target: str, headers: Headers) -> bytes:
 def parse_response_head(raw: bytes, *, method: str) -> ResponseHead:
     """`raw` is one head without its final blank line (everything before b"\\r\\n\\r\\n").
 
-    One pass over the lines; the three headers that frame the message are picked up on the way.
+    The usual head is checked and split by two regexes (`_USUAL_HEAD`, `_FIELD_PARTS`), any
+    other line by line; the three headers that frame the message are picked up from the fields.
     Limits: MAX_HEAD_LINE_BYTES per line, MAX_HEADER_LINES lines (the caller bounds the whole)."""
     text = raw.decode("utf-8", "surrogateescape")
     usual = _USUAL_HEAD.fullmatch(text) if len(text) <= MAX_HEAD_LINE_BYTES else None
