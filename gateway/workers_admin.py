@@ -27,6 +27,7 @@ from typing import Callable, NamedTuple
 import aiohttp
 from aiohttp import web
 
+from .observability.access import REOPEN_DEADLINE_S
 from .observability.metrics import GatewayMetrics, Snapshot, snapshot_from_json
 from .workers import FORWARDED
 
@@ -36,6 +37,7 @@ RESTART_MIN_S = 0.5
 RESTART_MAX_S = 30.0
 STABLE_S = 60.0            # a worker that lived this long was not crash-looping
 ASK_TIMEOUT_S = 1.0        # one worker's answer to a scrape or a readiness check
+REOPEN_ASK_TIMEOUT_S = REOPEN_DEADLINE_S + 1.0   # one worker's answer to a log reopen (it waits that long)
 REFRESH_S = 5.0            # the parent asks for samples this often even without scrapes
 POLL_S = 0.1               # how often worker liveness is checked
 STOP_MARGIN_S = 5.0        # after the grace: workers still running are killed
@@ -174,12 +176,13 @@ class Supervisor:
                 os.kill(slot.process.pid, signal.SIGKILL)
 
     # -- asking the workers -----------------------------------------------------------------
-    async def ask(self, slot: Slot, path: str) -> tuple[int, object] | None:
+    async def ask(self, slot: Slot, path: str, *, method: str = "GET",
+                  timeout_s: float = ASK_TIMEOUT_S) -> tuple[int, object] | None:
         """(status, JSON body) from one worker's admin app, or None if it did not answer."""
         try:
             async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=slot.socket_path),
-                                             timeout=aiohttp.ClientTimeout(total=ASK_TIMEOUT_S)) as session:
-                async with session.get(f"http://worker{path}") as response:
+                                             timeout=aiohttp.ClientTimeout(total=timeout_s)) as session:
+                async with session.request(method, f"http://worker{path}") as response:
                     return response.status, json.loads(await response.read())
         except (aiohttp.ClientError, TimeoutError, ValueError, OSError):
             return None
@@ -234,7 +237,20 @@ def create_workers_admin_app(supervisor: Supervisor) -> web.Application:
         return web.Response(text=supervisor.total().render(), content_type="text/plain", charset="utf-8",
                             headers={"X-Content-Type-Options": "nosniff"})
 
+    async def reopen_logs(request: web.Request) -> web.Response:
+        """Every live worker reopens its log files (logrotate's postrotate, as SIGUSR1 to the
+        parent does): 200 once each says its logs write to the new files, else 503 per worker."""
+        live = [slot for slot in supervisor.slots if slot.process is not None]
+        answers = await asyncio.gather(*(supervisor.ask(slot, "/logs/reopen", method="POST",
+                                                        timeout_s=REOPEN_ASK_TIMEOUT_S) for slot in live))
+        workers = {f"worker-{slot.index}": (answer[1] if answer is not None else {"status": "no answer"})
+                   for slot, answer in zip(live, answers)}
+        done = bool(live) and all(answer is not None and answer[0] == 200 for answer in answers)
+        return web.json_response({"status": "reopened" if done else "failed", "workers": workers},
+                                 status=200 if done else 503)
+
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_post("/logs/reopen", reopen_logs)
     return app

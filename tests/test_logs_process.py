@@ -206,7 +206,7 @@ def _wait_for_open_logs(pids: list[int], names: set[str]) -> None:
         time.sleep(0.02)
 
 
-def test_sigusr1_to_the_parent_reopens_the_logs_of_every_worker(tmp_path: Path, redis_url: str) -> None:
+def test_sigusr1_or_the_admin_reopen_of_the_parent_reopens_the_logs_of_every_worker(tmp_path: Path, redis_url: str) -> None:
     with sim(tmp_path) as upstream:
         data = yaml.safe_load(_config(tmp_path, upstream).read_text())
         data["store"] = {"url": redis_url, "on_failure": "open"}
@@ -221,8 +221,13 @@ def test_sigusr1_to_the_parent_reopens_the_logs_of_every_worker(tmp_path: Path, 
             gw.signal(signal.SIGUSR1)
             _wait_for_open_logs(workers, {"access.log", "audit.log"})
             second = _traffic(gw, clients=2, per_client=15)
+            for name in ("access.log", "audit.log"):          # then by the parent's admin API
+                (tmp_path / name).rename(tmp_path / f"{name}.2")
+            reopened = {"status": "reopened", "logs": {"access": "reopened", "audit": "reopened"}}
+            assert _reopen(gw) == {"status": "reopened", "workers": {"worker-0": reopened, "worker-1": reopened}}
+            assert [_open_logs(pid) for pid in workers] == [{"access.log", "audit.log"}] * 2
+            third = _traffic(gw, clients=2, per_client=15)
             _stop(gw)
-    assert _logged(tmp_path / "access.log.1") == _ids(first, (200, 403, 401))
-    assert _logged(tmp_path / "audit.log.1") == _ids(first, (200, 403))
-    assert _logged(tmp_path / "access.log") == _ids(second, (200, 403, 401))
-    assert _logged(tmp_path / "audit.log") == _ids(second, (200, 403))
+    for suffix, replies in ((".log.1", first), (".log.2", second), (".log", third)):
+        assert _logged(tmp_path / f"access{suffix}") == _ids(replies, (200, 403, 401)), suffix
+        assert _logged(tmp_path / f"audit{suffix}") == _ids(replies, (200, 403)), suffix

@@ -28,6 +28,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from ..config.model import ListenConfig
 from ..errors import GatewayError, JSON_CONTENT_TYPE, error_body
 from .request_id import new_request_id
 from .respond import error_response
@@ -42,7 +43,7 @@ class EdgeLimits:
     max_connections: int = 1024
 
     @classmethod
-    def from_listen(cls, listen: Any) -> "EdgeLimits":
+    def from_listen(cls, listen: ListenConfig) -> "EdgeLimits":
         return cls(listen.header_timeout_s, listen.keepalive_timeout_s, listen.max_connections)
 
 

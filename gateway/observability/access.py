@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
+from ..config.model import LoggingConfig
 from ..notes import RequestNotes
+from ..principal import Principal
 from .logs import LineFormat
 from .metrics import GatewayMetrics
 from .writer import LogPump, LogWriter, open_target
@@ -26,7 +28,7 @@ class Observability:
     lines: LineFormat = field(default_factory=LineFormat)
 
     @classmethod
-    def from_config(cls, logging_config: Any) -> "Observability":
+    def from_config(cls, logging_config: LoggingConfig) -> "Observability":
         """The access log drops lines when its queue is full (counted); the audit log never does."""
         metrics, pump = GatewayMetrics(), LogPump(logging_config.flush_interval_s)
         capacity = logging_config.queue_lines
@@ -59,13 +61,13 @@ class Observability:
         for sink in self.logs():
             done: asyncio.Future[BaseException | None] = loop.create_future()
             waits[sink.name] = done
-            sink.reopen(lambda err, fut=done: loop.call_soon_threadsafe(_settle, fut, err))
+            sink.reopen(functools.partial(_settle_from_thread, loop, done))
         await asyncio.wait(list(waits.values()), timeout=REOPEN_DEADLINE_S)
         return {name: ("pending" if not fut.done() else "reopened" if fut.result() is None else str(fut.result()))
                 for name, fut in waits.items()}
 
-    def audit_decision(self, request_id: str, principal: Any, action: str, resource: str | None,
-                       allowed: bool, effect: str, deciding: Any, denied_actions: list[str],
+    def audit_decision(self, request_id: str, principal: Principal | None, action: str, resource: str | None,
+                       allowed: bool, effect: str, deciding: tuple[tuple[str, int], ...], denied_actions: list[str],
                        enterprise_project: str | None = None) -> None:
         self.metrics.decisions.inc(effect)
         if self.audit is None:
@@ -73,14 +75,14 @@ class Observability:
         self.audit.write_line(self.lines.audit(request_id, principal, action, resource, enterprise_project,
                                                allowed, effect, denied_actions, deciding))
 
-    def audit_would_reject(self, request_id: str, principal: Any, action: str, rules: tuple[str, ...]) -> None:
+    def audit_would_reject(self, request_id: str, principal: Principal | None, action: str, rules: tuple[str, ...]) -> None:
         """A report-mode rate-limit rule had no room for an allowed request."""
         if self.audit is not None:
             self.audit.write_line(self.lines.event(request_id, principal, {
                 "action": action, "event": "ratelimit_would_reject", "rules": list(rules)}))
 
-    def audit_report_only(self, request_id: str, principal: Any, action: str, resource: str | None,
-                          outcome: str, allowed: bool, deciding: Any) -> None:
+    def audit_report_only(self, request_id: str, principal: Principal | None, action: str, resource: str | None,
+                          outcome: str, allowed: bool, deciding: tuple[tuple[str, int], ...]) -> None:
         """Report-only policies would have changed this decision (`would_deny` / `would_allow`)."""
         self.metrics.report_only.inc(outcome)
         if self.audit is not None:
@@ -89,6 +91,11 @@ class Observability:
                 "decision": "allow" if allowed else "deny",
                 "deciding": [{"policy": p, "statement": i} for p, i in deciding]}))
 
+
+def _settle_from_thread(loop: asyncio.AbstractEventLoop, future: "asyncio.Future[BaseException | None]",
+                        error: BaseException | None) -> None:
+    """The writer thread's report of one reopen, handed to the loop that waits for it."""
+    loop.call_soon_threadsafe(_settle, future, error)
 
 
 def _settle(future: "asyncio.Future[BaseException | None]", error: BaseException | None) -> None:

@@ -18,7 +18,9 @@ from __future__ import annotations
 import time
 import json
 from json.encoder import encode_basestring_ascii as quote
-from typing import Any, Iterable
+from typing import Iterable
+
+from ..principal import Principal
 
 _EVENT_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str)
 PRINCIPALS_CACHED = 4096   # distinct principals whose fragment is kept; then the cache starts over
@@ -47,7 +49,7 @@ def _text_or_texts(value: str | list[str] | None) -> str:
     return "[" + ",".join(map(quote, value)) + "]"
 
 
-def principal_json(principal: Any) -> str:
+def principal_json(principal: Principal | None) -> str:
     """The principal's fields as `,"key":value` pairs to splice into a line; "" without one."""
     if principal is None:
         return ""
@@ -67,8 +69,8 @@ class LineFormat:
     def __init__(self) -> None:
         self._second_start = self._second_end = 0.0    # the current second: [start, end)
         self._second_text = ""
-        self._principals: dict[Any, str] = {}
-        self._last: Any = None
+        self._principals: dict[Principal, str] = {}
+        self._last: Principal | None = None
         self._last_text = ""
         self._rid: str | None = None
         self._rid_json = ""
@@ -90,7 +92,7 @@ class LineFormat:
         self._rid, self._rid_json = request_id, quote(request_id)
         return self._rid_json
 
-    def principal(self, principal: Any) -> str:
+    def principal(self, principal: Principal | None) -> str:
         """The fragment of `principal`: the last one's by identity (a request's audit and access
         lines share their Principal object), else from the cache by value."""
         if principal is None:
@@ -105,7 +107,7 @@ class LineFormat:
         self._last, self._last_text = principal, text
         return text
 
-    def access(self, request_id: str, source_ip: str | None, method: str, path: str, principal: Any,
+    def access(self, request_id: str, source_ip: str | None, method: str, path: str, principal: Principal | None,
                action: str, decision: str | None, enterprise_project: str | list[str] | None,
                ratelimit: str | None, would_reject: tuple[str, ...],
                upstream_status: int | None, status: int, size: int | None, latency_s: float) -> str:
@@ -124,7 +126,7 @@ class LineFormat:
                 f'"bytes":{"null" if size is None else size},'
                 f'"latency_ms":{micros // 1000}.{_THREE_DIGITS[micros % 1000]}}}')
 
-    def audit(self, request_id: str, principal: Any, action: str, resource: str | None,
+    def audit(self, request_id: str, principal: Principal | None, action: str, resource: str | None,
               enterprise_project: str | None, allowed: bool, effect: str, denied_actions: Iterable[str],
               deciding: Iterable[tuple[str, int]]) -> str:
         who = self._last_text if principal is self._last else self.principal(principal)
@@ -137,7 +139,7 @@ class LineFormat:
         rid = self._rid_json if request_id is self._rid else self.request_id(request_id)
         return f'{{"time":"{self.now_iso(time.time())}","request_id":{rid}{rest}'
 
-    def event(self, request_id: str, principal: Any, fields: dict[str, object]) -> str:
+    def event(self, request_id: str, principal: Principal | None, fields: dict[str, object]) -> str:
         """A rarer audit record (report-mode rules, report-only policies): the same head as
         every line (time, request id, principal), then `fields` by the general encoder."""
         head = f'{{"time":"{self.now_iso(time.time())}","request_id":{quote(request_id)}{self.principal(principal)}'
