@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from cryptography.exceptions import InvalidSignature
@@ -38,11 +38,12 @@ class AlgorithmSpec:
     content_header: str  # header whose value replaces the body hash (name as the SDK sends it)
     empty_hash: str
     kind: str  # "hmac", "v11" (HKDF-derived HMAC key), "ecdsa" or "sm2"
+    # The content header's name as it appears in a lowercased header mapping (looked up two or
+    # three times per verification: lowercased once, here).
+    content_header_key: str = field(init=False)
 
-    @property
-    def content_header_key(self) -> str:
-        """The content header's name as it appears in a lowercased header mapping."""
-        return self.content_header.lower()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "content_header_key", self.content_header.lower())
 
     def hash_hex(self, data: bytes) -> str:
         return self.hash_factory(data).hexdigest()

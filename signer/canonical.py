@@ -124,7 +124,7 @@ def canonical_query(raw_query: str) -> str:
 
 def canonical_headers(headers: Mapping[str, str], signed_headers: Sequence[str]) -> str:
     """`name:trimmed value\\n` per signed header, in SignedHeaders order (KeyError if missing)."""
-    return "".join(f"{name}:{headers[name].strip()}\n" for name in signed_headers)
+    return "".join([f"{name}:{headers[name].strip()}\n" for name in signed_headers])   # a list joins faster
 
 
 def canonical_request(req: SignableRequest, signed_headers: Sequence[str], payload_hash: str) -> str:

@@ -15,7 +15,7 @@ from gateway.errors import GatewayError
 from gateway.http.relay import relay
 from gateway.proxy.client import UpstreamClient
 from gateway.proxy.http1 import IncompleteBody, UpstreamDropped, UpstreamTimeout
-from gateway.proxy.http1_head import (FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_LENGTH, FRAMING_NONE,
+from gateway.proxy.http1_head import (FRAMING_CHUNKED, _checked_head, FRAMING_CLOSE, FRAMING_LENGTH, FRAMING_NONE,
                                       MAX_HEAD_BYTES, MAX_HEAD_LINE_BYTES, MAX_HEADER_LINES, InvalidRequest, MalformedResponse, parse_chunk_size,
                                       parse_response_head, request_head)
 from gateway.proxy.pool import ConnectFailed, UpstreamPool
@@ -94,6 +94,24 @@ def test_response_framing(raw: bytes, method: str, framing: str, keep_alive: boo
 def test_malformed_response_heads(raw: bytes) -> None:
     with pytest.raises(MalformedResponse):
         parse_response_head(raw, method="GET")
+
+
+
+@pytest.mark.parametrize("raw", [
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2",
+    b"HTTP/1.1 200\r\nX: 1", b"HTTP/1.1 200 \r\nX: 1", b"HTTP/1.0 404  Not  Found \r\nX:",
+    b"HTTP/1.1 200 OK\r\nX:\t a b \t\r\nY:  \r\nZ:\tz", b"HTTP/1.1 200 \tOK\t\r\nX: \xc3\xa9 \xff",
+    b"HTTP/1.1 200 OK\r\nX: a:b: c\r\nSet-Cookie: a=1\r\nset-cookie: b=2",
+    b"HTTP/1.1 200 OK" + b"\r\nX-A: b" * MAX_HEADER_LINES,
+    # longer than one line may be: read line by line, to the same fields
+    b"HTTP/1.1 200 OK" + (b"\r\nX-Padding: " + b"p" * 100) * 90,
+])
+def test_usual_heads_read_as_line_by_line(raw: bytes) -> None:
+    """The one-regex reading of a usual head gives what the line-by-line reading gives."""
+    head = parse_response_head(raw, method="GET")
+    version, status, reason, headers = _checked_head(raw)
+    assert (head.status, head.reason, head.headers) == (status, reason, tuple(headers))
+    assert head.keep_alive == (version == "HTTP/1.1" and head.framing == FRAMING_LENGTH)
 
 
 def test_chunk_size_lines() -> None:

@@ -12,7 +12,6 @@ import logging
 from typing import Sequence
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from ..proxy.answer import BodyBroken, UpstreamResponse
 from ..proxy.headers import response_headers
@@ -24,8 +23,8 @@ async def relay(request: web.Request, answer: UpstreamResponse, request_id: str,
                 extra_headers: Sequence[tuple[str, str]] = ()) -> web.StreamResponse:
     try:
         if answer.body is not None:
-            headers = CIMultiDict((*response_headers(answer.headers, request_id=request_id, drop_length=True),
-                                   *extra_headers))
+            # pairs, not a CIMultiDict: web.Response builds its own from whatever it is given
+            headers = (*response_headers(answer.headers, request_id=request_id, drop_length=True), *extra_headers)
             return web.Response(status=answer.status, reason=answer.reason, body=answer.body, headers=headers)
         return await _stream(request, answer, request_id, extra_headers)
     finally:

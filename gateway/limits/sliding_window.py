@@ -88,20 +88,23 @@ class SlidingWindowLimiter:
         `would_reject` when it has none (its log never outgrows its limit either way)."""
         for table in self._tables.values():
             evict_expired(table, now, HitLog.is_idle)
-        logs = []
+        found: list[tuple[OrderedDict[str, HitLog], HitLog | None]] = []
         for rule in rules:   # check every rule first: a refused request records nothing
-            log = self._pruned(rule, now)
+            table = self._table(rule.window_s)
+            log = table.get(rule.key)
+            if log is not None:
+                log.prune(now)
             if not rule.report and (len(log.hits) if log else 0) >= rule.limit:
                 return self._refused(rules, rule, now)
-            logs.append(log)
+            found.append((table, log))
         states: list[RuleState] = []
         would_reject: tuple[str, ...] = ()
-        for rule, log in zip(rules, logs):
+        for rule, (table, log) in zip(rules, found):
             if rule.report and (len(log.hits) if log else 0) >= rule.limit:
                 would_reject += (rule.name,)
                 states.append(rule_state(rule, log, now))
             else:
-                states.append(self._record(rule, log, now))
+                states.append(_record(table, rule, log, now))
         return LimitDecision(True, None, False, 0.0, tuple(states), 0, would_reject)
 
     def _refused(self, rules: Sequence[LimitRule], refusing: LimitRule, now: float) -> LimitDecision:
@@ -115,18 +118,19 @@ class SlidingWindowLimiter:
             log.prune(now)
         return log
 
-    def _record(self, rule: LimitRule, log: HitLog | None, now: float) -> RuleState:
-        """Called only once every rule passed, so `rule.limit` >= 1 here; `log` is the rule's
-        (already pruned) log, None for a key that had none (setdefault: two rules may share it)."""
-        table = self._table(rule.window_s)
-        if log is None:
-            log = table.setdefault(rule.key, HitLog(rule.window_s))
-        table.move_to_end(rule.key)
-        hits = log.hits
-        hits.append(now)
-        while len(hits) > rule.limit:
-            hits.popleft()
-        reset = hits[0] + rule.window_s - now
-        remaining = rule.limit - len(hits)
-        reset = reset if reset > 0.0 else 0.0
-        return RuleState(rule.name, rule.limit, remaining, reset, 0.0 if remaining else reset)
+
+def _record(table: OrderedDict[str, HitLog], rule: LimitRule, log: HitLog | None, now: float) -> RuleState:
+    """Called only once every rule passed, so `rule.limit` >= 1 here; `log` is the rule's
+    (already pruned) log in `table`, None for a key that had none (setdefault: two rules
+    may share it)."""
+    if log is None:
+        log = table.setdefault(rule.key, HitLog(rule.window_s))
+    table.move_to_end(rule.key)
+    hits = log.hits
+    hits.append(now)
+    while len(hits) > rule.limit:
+        hits.popleft()
+    reset = hits[0] + rule.window_s - now
+    remaining = rule.limit - len(hits)
+    reset = reset if reset > 0.0 else 0.0
+    return RuleState(rule.name, rule.limit, remaining, reset, 0.0 if remaining else reset)

@@ -31,6 +31,15 @@ GET_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})  # no Content-Lengt
 _FIELD_LINE = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*"
 _FIELD_BLOCK = re.compile(rf"(?:\r\n{_FIELD_LINE})*")
 _ONE_FIELD = re.compile(_FIELD_LINE)
+# The usual head in one scan: the status line (version, a status of 100-999, a reason without
+# control characters) and the field block above, without splitting it into lines first. A head
+# it does not match (or a long one) takes the line-by-line reading, which reads every head this
+# matches the same way and says why it refuses the others.
+_USUAL_HEAD = re.compile(r"(HTTP/1\.[01]) ([1-9][0-9]{2})(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?"
+                         rf"((?:\r\n{_FIELD_LINE})*)")
+# One field line of a block that matched: its name and its value without the spaces and tabs
+# around it (what `str.strip(" \t")` leaves).
+_FIELD_PARTS = re.compile(r"\r\n([^:]+):[ \t]*((?:[^\r]*[^\r \t])?)[ \t]*")
 
 # How a response body is delimited.
 FRAMING_NONE = "none"
@@ -61,8 +70,7 @@ class ResponseHead(NamedTuple):
 def request_head(method: str, target: str, headers: Headers) -> bytes:
     """`METHOD target HTTP/1.1` plus the header lines, ready to write. Refuses CR/LF anywhere
     (a value carrying them would smuggle a second request upstream)."""
-    lines = [f"{method} {target} HTTP/1.1"]
-    lines += [f"{name}: {value}" for name, value in headers]
+    lines = [f"{method} {target} HTTP/1.1", *map(": ".join, headers)]   # each pair is `name: value`
     text = "\r\n".join(lines)
     separators = len(lines) - 1      # a CR or LF anywhere else makes one of these counts larger
     if text.count("\r") != separators or text.count("\n") != separators:
@@ -73,20 +81,18 @@ def request_head(method: str, target: str, headers: Headers) -> bytes:
 def parse_response_head(raw: bytes, *, method: str) -> ResponseHead:
     """`raw` is one head without its final blank line (everything before b"\\r\\n\\r\\n").
 
-    One pass over the lines; the three headers that frame the message are picked up on the way.
+    The usual head is checked and split by two regexes (`_USUAL_HEAD`, `_FIELD_PARTS`), any
+    other line by line; the three headers that frame the message are picked up from the fields.
     Limits: MAX_HEAD_LINE_BYTES per line, MAX_HEADER_LINES lines (the caller bounds the whole)."""
-    text, lines = _lines(raw, MAX_HEADER_LINES + 1)
-    if _FIELD_CONTROL.search(lines[0]):
-        raise MalformedResponse("control character in the status line")
-    version, status, reason = _status_line(lines[0])
-    if not _FIELD_BLOCK.fullmatch(text, len(lines[0])):
-        raise MalformedResponse("bad header line (name, colon, or a control character)")
-    headers: list[tuple[str, str]] = []
+    text = raw.decode("utf-8", "surrogateescape")
+    usual = _USUAL_HEAD.fullmatch(text) if len(text) <= MAX_HEAD_LINE_BYTES else None
+    if usual is not None and text.count("\r\n") <= MAX_HEADER_LINES:
+        version, code, reason, block = usual.groups()
+        status, headers = int(code), _FIELD_PARTS.findall(block)
+    else:
+        version, status, reason, headers = _checked_head(raw)
     framing_values: dict[str, list[str]] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        value = value.strip(" \t")
-        headers.append((name, value))
+    for name, value in headers:
         lowered = name.lower()
         if lowered in _FRAMING_HEADERS:
             framing_values.setdefault(lowered, []).append(value)
@@ -96,8 +102,24 @@ def parse_response_head(raw: bytes, *, method: str) -> ResponseHead:
     framing, length = _framing(method, status, framing_values)
     # Both framings at once (RFC 9112 6.1): read by Transfer-Encoding, then never trust the connection again.
     ambiguous = "transfer-encoding" in framing_values and "content-length" in framing_values
-    return ResponseHead(status, reason, tuple(headers), keep_alive and framing != FRAMING_CLOSE and not ambiguous,
-                        framing, length)
+    return ResponseHead(status, reason or "", tuple(headers),
+                        keep_alive and framing != FRAMING_CLOSE and not ambiguous, framing, length)
+
+
+def _checked_head(raw: bytes) -> tuple[str, int, str, list[tuple[str, str]]]:
+    """A head `_USUAL_HEAD` did not match, line by line: the same fields for a head this
+    accepts after all (a long one), else MalformedResponse saying what is wrong."""
+    text, lines = _lines(raw, MAX_HEADER_LINES + 1)
+    if _FIELD_CONTROL.search(lines[0]):
+        raise MalformedResponse("control character in the status line")
+    version, status, reason = _status_line(lines[0])
+    if not _FIELD_BLOCK.fullmatch(text, len(lines[0])):
+        raise MalformedResponse("bad header line (name, colon, or a control character)")
+    headers: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.append((name, value.strip(" \t")))
+    return version, status, reason, headers
 
 
 def parse_trailer(line: bytes) -> tuple[str, str]:
