@@ -86,11 +86,13 @@ class SlidingWindowLimiter:
         """Refused (recording nothing) when an enforced rule is full; otherwise every enforced rule
         records the hit, and a report-mode rule records it while it has room and is named in
         `would_reject` when it has none (its log never outgrows its limit either way)."""
-        for table in self._tables.values():
-            evict_expired(table, now, HitLog.is_idle)
+        tables = self._tables
+        for table in tables.values():
+            if table and next(iter(table.values())).is_idle(now):   # usually nothing to evict
+                evict_expired(table, now, HitLog.is_idle)
         found: list[tuple[OrderedDict[str, HitLog], HitLog | None]] = []
         for rule in rules:   # check every rule first: a refused request records nothing
-            table = self._table(rule.window_s)
+            table = tables.get(rule.window_s) or self._table(rule.window_s)
             log = table.get(rule.key)
             if log is not None:
                 log.prune(now)

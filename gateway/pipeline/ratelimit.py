@@ -82,9 +82,9 @@ def ratelimit_headers(rules: tuple[LimitRule, ...], decision: LimitDecision) -> 
         if not rule.report and (tightest is None or state.remaining < tightest.remaining):
             tightest = state
     assert tightest is not None   # the built-in budgets are always enforced
-    reset = max(0, int(tightest.reset_s + 0.999))
-    return (("RateLimit-Policy", policy_header(rules, tuple([s.limit for s in states]))),
-            ("RateLimit", f'"{tightest.name}";r={tightest.remaining};t={reset}'))
+    reset = int(tightest.reset_s + 0.999)   # whole seconds, rounded up; never below zero
+    return (("RateLimit-Policy", policy_header(rules, tuple([state.limit for state in states]))),
+            ("RateLimit", f'"{tightest.name}";r={tightest.remaining};t={reset if reset > 0 else 0}'))
 
 
 @lru_cache(maxsize=1024)
