@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.config import ConfigError, parse_config
-from gateway.observability.logs import LineFormat
+from gateway.observability.logs import FRAGMENT_CACHED_CHARS, FRAGMENTS_CACHED, LineFormat
 from gateway.observability.metrics import Counter
 from gateway.observability.writer import ENCODER, FileTarget, LogPump, StreamTarget
 from gateway.principal import Principal
@@ -347,6 +347,19 @@ def test_a_long_lived_line_format_writes_what_a_fresh_one_does(requests: list[tu
             audit = (access[0], *audit[1:])
         assert _without_time(shared.audit(*audit)) == _without_time(LineFormat().audit(*audit))
         assert _without_time(shared.access(*access)) == _without_time(LineFormat().access(*access))
+
+
+def test_the_fragment_caches_stay_bounded_by_count_and_by_size() -> None:
+    """Unauthenticated clients choose the path: many distinct ones make a cache start over, and
+    a long one is formatted every time but never kept."""
+    lines = LineFormat()
+    for i in range(FRAGMENTS_CACHED + 10):
+        lines.access("r", "127.0.0.1", "GET", f"/v1/p{i}", None, "-", None, None, None, (), None, 404, 0, 0.0)
+    assert 0 < len(lines._access_middles) <= FRAGMENTS_CACHED
+    lines._access_middles.clear()
+    long_path = "/v1/" + "\u00e9" * FRAGMENT_CACHED_CHARS
+    line = lines.access("r", "127.0.0.1", "GET", long_path, None, "-", None, None, None, (), None, 404, 0, 0.0)
+    assert json.loads(line)["path"] == long_path and not lines._access_middles
 
 
 @settings(max_examples=50, deadline=None)

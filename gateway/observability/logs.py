@@ -25,6 +25,7 @@ from ..principal import Principal
 _EVENT_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str)
 PRINCIPALS_CACHED = 4096   # distinct principals whose fragment is kept; then the cache starts over
 FRAGMENTS_CACHED = 4096    # distinct access middles, and audit rests, kept; then each starts over
+FRAGMENT_CACHED_CHARS = 1024   # a longer fragment (a long client-chosen path) is formatted, not kept
 # ".000Z" ... ".999Z" and "000" ... "999": table lookups instead of a "%03d" per line (which costs
 # more instructions than the rest of the timestamp).
 _MILLIS = tuple(f".{i:03d}Z" for i in range(1000))
@@ -148,7 +149,12 @@ class LineFormat:
 
 def _remember(cache: dict[tuple[object, ...], str], key: tuple[object, ...], text: str) -> str:
     """Keeps `text` for `key`; a full cache starts over (FRAGMENTS_CACHED), so a client that
-    varies its paths costs the formatting it saves the others, never memory."""
+    varies its paths costs the formatting it saves the others, never memory. A fragment longer
+    than FRAGMENT_CACHED_CHARS is not kept: the key holds what the text quotes (the path above
+    all), so this bounds each cache to a few MB even when an unauthenticated client sends
+    maximal request lines."""
+    if len(text) > FRAGMENT_CACHED_CHARS:
+        return text
     if len(cache) >= FRAGMENTS_CACHED:
         cache.clear()
     cache[key] = text
