@@ -52,3 +52,24 @@ def test_no_credential_or_hop_header_ever_leaks(incoming: list[tuple[str, str]])
     out = request_headers(incoming, keep_credentials=False, upstream_host="u", request_id="r", client_ip="c",
                           proto="http", original_host="g", content_length=None)
     assert not set(_names(out)) & (HOP_BY_HOP | CLIENT_CREDENTIALS)
+
+
+def test_response_headers_append_the_extra_ones_after_the_request_id() -> None:
+    upstream = (("Content-Type", "application/json"), ("Content-Length", "2"))
+    assert response_headers(upstream, request_id="rid", drop_length=True, extra=(("RateLimit", "x"),)) == (
+        ("Content-Type", "application/json"), ("X-Request-Id", "rid"), ("RateLimit", "x"))
+
+
+listed = st.sampled_from(["x-a", "X-B", "accept", "content-type"])
+response_names = st.sampled_from(["X-A", "x-b", "Accept", "Content-Type", "Connection", "Keep-Alive", "X-Request-Id"])
+
+
+@given(st.lists(st.tuples(response_names, st.lists(listed, max_size=3).map(", ".join)), max_size=10))
+def test_one_pass_filter_drops_what_any_connection_line_lists(upstream: list[tuple[str, str]]) -> None:
+    """Wherever the Connection lines are (first, last, several), the names they list go, in
+    every line of either spelling, and the rest keep their order."""
+    listed_names = {token.strip().lower() for name, value in upstream if name.lower() == "connection"
+                    for token in value.split(",") if token.strip()}
+    gone = HOP_BY_HOP | {"x-request-id"} | listed_names
+    expected = tuple(pair for pair in upstream if pair[0].lower() not in gone) + (("X-Request-Id", "rid"),)
+    assert response_headers(upstream, request_id="rid") == expected

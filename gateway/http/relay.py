@@ -24,7 +24,7 @@ async def relay(request: web.Request, answer: UpstreamResponse, request_id: str,
     try:
         if answer.body is not None:
             # pairs, not a CIMultiDict: web.Response builds its own from whatever it is given
-            headers = (*response_headers(answer.headers, request_id=request_id, drop_length=True), *extra_headers)
+            headers = response_headers(answer.headers, request_id=request_id, drop_length=True, extra=extra_headers)
             return web.Response(status=answer.status, reason=answer.reason, body=answer.body, headers=headers)
         return await _stream(request, answer, request_id, extra_headers)
     finally:
@@ -37,9 +37,8 @@ async def _stream(request: web.Request, answer: UpstreamResponse, request_id: st
     sent beside Transfer-Encoding (RFC 9112 6.3: the intermediary removes it) would make the
     client cut the body short, or read the next reply as part of it."""
     response = web.StreamResponse(status=answer.status, reason=answer.reason)
-    for name, value in response_headers(answer.headers, request_id=request_id, drop_length=answer.reframed):
-        response.headers.add(name, value)
-    response.headers.extend(extra_headers)
+    response.headers.extend(response_headers(answer.headers, request_id=request_id, drop_length=answer.reframed,
+                                             extra=extra_headers))
     await response.prepare(request)
     if answer.broken is not None:
         return _cut(request, response, answer.broken)

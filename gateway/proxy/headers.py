@@ -6,7 +6,7 @@ stop here unless the upstream auth mode is `passthrough`.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Collection, Iterable
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -51,37 +51,49 @@ def connection_tokens(headers: Iterable[tuple[str, str]]) -> frozenset[str]:
     )
 
 
-def request_headers(incoming: Iterable[tuple[str, str]], *, keep_credentials: bool,
+def request_headers(incoming: Collection[tuple[str, str]], *, keep_credentials: bool,
                     upstream_host: str, request_id: str, client_ip: str, proto: str,
                     original_host: str, content_length: int | None) -> Headers:
     """The header set sent upstream: the client's, cleaned, plus the proxy's own.
 
     `content_length` is the length of the body that will be sent (None: streamed, chunked).
     """
-    kept = _kept(tuple(incoming), _DROP_KEEPING_CREDENTIALS if keep_credentials else _DROP_WITH_CREDENTIALS)
     own: list[tuple[str, str]] = [("Host", upstream_host)]
     if content_length is not None:
         own.append(("Content-Length", str(content_length)))
     own += [("X-Request-Id", request_id), ("X-Forwarded-For", client_ip),
             ("X-Forwarded-Proto", proto), ("X-Forwarded-Host", original_host)]
-    return (*own, *kept)
+    return tuple(_kept(incoming, _DROP_KEEPING_CREDENTIALS if keep_credentials else _DROP_WITH_CREDENTIALS,
+                       own))
 
 
-def response_headers(upstream: Iterable[tuple[str, str]], *, request_id: str,
-                     drop_length: bool = False) -> Headers:
-    """The upstream's response headers minus hop-by-hop ones, with the gateway's request id.
-    `drop_length`: the body is re-sent whole, and the server sets Content-Length from it."""
-    kept = _kept(tuple(upstream), _DROP_FROM_BUFFERED_RESPONSE if drop_length else _DROP_FROM_RESPONSE)
-    return (*kept, ("X-Request-Id", request_id))
+def response_headers(upstream: Collection[tuple[str, str]], *, request_id: str, drop_length: bool = False,
+                     extra: Iterable[tuple[str, str]] = ()) -> Headers:
+    """The upstream's response headers minus hop-by-hop ones, with the gateway's request id and
+    then `extra`. `drop_length`: the body is re-sent whole, and the server sets Content-Length
+    from it."""
+    kept = _kept(upstream, _DROP_FROM_BUFFERED_RESPONSE if drop_length else _DROP_FROM_RESPONSE, [])
+    kept.append(("X-Request-Id", request_id))
+    kept += extra
+    return tuple(kept)
 
 
-def _kept(pairs: Headers, dropped: frozenset[str]) -> list[tuple[str, str]]:
-    """`pairs` minus the names in `dropped` and those a `Connection` header lists (usually there
-    is none, and each name is lowercased once)."""
-    lowered = [name.lower() for name, _ in pairs]
-    if "connection" in lowered:
-        dropped = dropped | connection_tokens(pairs)
-    return [pair for pair, name in zip(pairs, lowered) if name not in dropped]
+def _kept(pairs: Collection[tuple[str, str]], dropped: frozenset[str],
+          into: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """`into` extended by `pairs` minus the names in `dropped` and those a `Connection` header
+    lists. One pass, each name lowercased once: a Connection header (rare) is seen when its own
+    line is dropped, and only then are the pairs filtered again with the names it lists."""
+    start = len(into)
+    for pair in pairs:
+        name = pair[0].lower()
+        if name not in dropped:
+            into.append(pair)
+        elif name == "connection":
+            listed = dropped | connection_tokens(pairs)
+            del into[start:]
+            into += [line for line in pairs if line[0].lower() not in listed]
+            break
+    return into
 
 
 def without_reflections(headers: Headers, secrets: tuple[str, ...]) -> tuple[Headers, frozenset[str]]:
