@@ -82,7 +82,8 @@ def _kept(pairs: Collection[tuple[str, str]], dropped: frozenset[str],
           into: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """`into` extended by `pairs` minus the names in `dropped` and those a `Connection` header
     lists. One pass, each name lowercased once: a Connection header (rare) is seen when its own
-    line is dropped, and only then are the pairs filtered again with the names it lists."""
+    line is dropped (every `dropped` set holds `connection`, being hop-by-hop), and only then are
+    the pairs filtered again with the names it lists."""
     start = len(into)
     for pair in pairs:
         name = pair[0].lower()
