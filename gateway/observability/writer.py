@@ -278,7 +278,8 @@ class LogPump:
             self._wakeup.acquire(timeout=self.interval_s)
             closing = self.closing      # read first: whatever was queued before it is drained
             for writer in self.logs:
-                writer.drain()
+                if writer.items:        # nothing queued: no lock, no write
+                    writer.drain()
             if closing:
                 return
 
