@@ -99,7 +99,7 @@ class LineFormat:
         now = time.time()
         if not self._second_start <= now < self._second_end:
             self._new_second(now)
-        if request_id is not self._rid:      # the request's first line (no call: this is per line)
+        if request_id is not self._rid:      # a request's first line; inline, as every line passes here
             self._rid, self._rid_json = request_id, quote(request_id)
         return f'{{"time":"{self._second_text}{_MILLIS[floor((now - self._second_start) * 1000)]}","request_id":{self._rid_json}'
 

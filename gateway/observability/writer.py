@@ -191,7 +191,7 @@ class LogWriter:
         """Writes what is queued, in order, with one write (one per run of lines between reopens).
         Takes only the items there when it starts: the loop appends meanwhile, and those wait."""
         io = self._io
-        io.acquire()     # not `with`: the context-manager protocol costs as much as the rest of a small batch
+        io.acquire()     # not `with`: the context-manager protocol costs twice an acquire and a release
         try:
             items = self.items
             lines = [items.popleft() for _ in range(len(items))]
