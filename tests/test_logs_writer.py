@@ -378,3 +378,12 @@ def test_the_timestamp_is_utc_with_milliseconds(millis: int) -> None:
     lines = LineFormat()
     expected = datetime.fromtimestamp(millis // 1000, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
     assert lines.now_iso((millis + 0.1) / 1000) == f"{expected}.{millis % 1000:03d}Z"
+
+
+def test_a_counter_counts_a_label_tuple_as_inc_does() -> None:
+    by_count, by_inc = Counter("c", "", ("action", "status")), Counter("i", "", ("action", "status"))
+    for labels in [("ddm:instance:list", "200"), ("ddm:instance:list", "200"), ("-", "404")]:
+        by_count.count(labels)
+        by_inc.inc(*labels)
+    assert by_count.values == by_inc.values == {("ddm:instance:list", "200"): 2.0, ("-", "404"): 1.0}
+    assert list(by_count.render()) == ['c{action="-",status="404"} 1', 'c{action="ddm:instance:list",status="200"} 2']

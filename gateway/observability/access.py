@@ -69,7 +69,7 @@ class Observability:
     def audit_decision(self, request_id: str, principal: Principal | None, action: str, resource: str | None,
                        allowed: bool, effect: str, deciding: tuple[tuple[str, int], ...], denied_actions: list[str],
                        enterprise_project: str | None = None) -> None:
-        self.metrics.decisions.inc(effect)
+        self.metrics.decisions.count((effect,))
         if self.audit is None:
             return
         self.audit.write_line(self.lines.audit(request_id, principal, action, resource, enterprise_project,
@@ -110,18 +110,20 @@ def log_access(request: web.Request, response: web.StreamResponse, notes: Reques
                started: float) -> None:
     """The request counters and one access-log line, once the response is final. Called by the
     request-id stage, which wraps every route handler (http/request_id.py)."""
-    obs = request.app.get(OBSERVABILITY)
-    if obs is None:
+    try:
+        obs = request.app[OBSERVABILITY]
+    except KeyError:   # an app without observability (unit tests); a Mapping's .get costs a frame more
         return
     route = notes.route
     path = notes.path if notes.path is not None else request.raw_path.partition("?")[0]
     action = route.action if route is not None else ("iam" if path.startswith("/v3") else "-")
-    obs.metrics.requests.inc(action, str(response.status))
+    status = response.status        # a property: read once
+    obs.metrics.requests.count((action, str(status)))
     if obs.access is not None:
         obs.access.write_line(obs.lines.access(
             notes.request_id, notes.source_ip or request.remote, request.method, path,
             notes.principal, action, notes.decision_effect, notes.enterprise_project,
-            notes.ratelimit_outcome, notes.ratelimit_would_reject, notes.upstream_status, response.status,
+            notes.ratelimit_outcome, notes.ratelimit_would_reject, notes.upstream_status, status,
             _body_bytes(response), time.perf_counter() - started))
 
 

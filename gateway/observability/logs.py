@@ -15,8 +15,9 @@ characters that many log readers take for line breaks; escaped, one record is on
 """
 from __future__ import annotations
 
-import time
 import json
+import time
+from math import floor
 from json.encoder import encode_basestring_ascii as quote
 from typing import Iterable
 
@@ -81,17 +82,26 @@ class LineFormat:
     def now_iso(self, now: float) -> str:
         """`2026-12-03T18:00:00.123Z` (UTC, milliseconds). The current second is kept as a float
         range: comparing floats is cheaper than making an int of every timestamp (the seconds
-        since the epoch are not one of CPython's small ints)."""
+        since the epoch are not one of CPython's small ints). `floor`, not `int()`: the same for
+        a time after 1970, without a call through the int type's constructor."""
         if not self._second_start <= now < self._second_end:
-            second = int(now)
-            self._second_start, self._second_end = float(second), second + 1.0
-            self._second_text = _utc_second(second)
-        return self._second_text + _MILLIS[int((now - self._second_start) * 1000)]
+            self._new_second(now)
+        return self._second_text + _MILLIS[floor((now - self._second_start) * 1000)]
 
-    def request_id(self, request_id: str) -> str:
-        """The id as JSON, kept for the next line: a request's audit and access lines share it."""
-        self._rid, self._rid_json = request_id, quote(request_id)
-        return self._rid_json
+    def _new_second(self, now: float) -> None:
+        second = floor(now)
+        self._second_start, self._second_end = float(second), second + 1.0
+        self._second_text = _utc_second(second)
+
+    def _head(self, request_id: str) -> str:
+        """`{"time":...,"request_id":...` of an access or audit line: now_iso of the time now
+        and the id's JSON, in one call (the two lines of a request share the id's JSON)."""
+        now = time.time()
+        if not self._second_start <= now < self._second_end:
+            self._new_second(now)
+        if request_id is not self._rid:      # a request's first line; inline, as every line passes here
+            self._rid, self._rid_json = request_id, quote(request_id)
+        return f'{{"time":"{self._second_text}{_MILLIS[floor((now - self._second_start) * 1000)]}","request_id":{self._rid_json}'
 
     def principal(self, principal: Principal | None) -> str:
         """The fragment of `principal`: the last one's by identity (a request's audit and access
@@ -121,10 +131,8 @@ class LineFormat:
             middle = _remember(self._access_middles, key, _access_middle(
                 source_ip, method, path, who, action, decision, enterprise_project, ratelimit,
                 would_reject, upstream_status, status))
-        micros = int(latency_s * 1_000_000)
-        rid = self._rid_json if request_id is self._rid else self.request_id(request_id)
-        return (f'{{"time":"{self.now_iso(time.time())}","request_id":{rid}{middle},'
-                f'"bytes":{"null" if size is None else size},'
+        micros = floor(latency_s * 1_000_000)
+        return (f'{self._head(request_id)}{middle},"bytes":{"null" if size is None else size},'
                 f'"latency_ms":{micros // 1000}.{_THREE_DIGITS[micros % 1000]}}}')
 
     def audit(self, request_id: str, principal: Principal | None, action: str, resource: str | None,
@@ -137,8 +145,7 @@ class LineFormat:
         if rest is None:
             rest = _remember(self._audit_rests, key, _audit_rest(
                 who, action, resource, enterprise_project, allowed, effect, denied, statements))
-        rid = self._rid_json if request_id is self._rid else self.request_id(request_id)
-        return f'{{"time":"{self.now_iso(time.time())}","request_id":{rid}{rest}'
+        return self._head(request_id) + rest
 
     def event(self, request_id: str, principal: Principal | None, fields: dict[str, object]) -> str:
         """A rarer audit record (report-mode rules, report-only policies): the same head as

@@ -45,6 +45,11 @@ class Counter:
     def inc(self, *labels: str, amount: float = 1.0) -> None:
         self.values[labels] = self.values.get(labels, 0.0) + amount
 
+    def count(self, labels: LabelValues) -> None:
+        """`inc` by one for the request path: the label tuple as it is, no argument packing."""
+        values = self.values
+        values[labels] = values.get(labels, 0.0) + 1.0
+
     def render(self) -> Iterable[str]:
         for labels, value in sorted(self.values.items()):
             yield f"{self.name}{_labels(self.label_names, labels)} {number(value)}"

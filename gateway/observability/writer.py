@@ -67,7 +67,7 @@ class FileTarget:
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
 
     def write(self, text: str) -> None:
-        data = text.encode("utf-8")
+        data = text.encode()     # UTF-8 (the lines are ASCII); without an argument to parse
         done = os.write(self.fd, data)
         while done < len(data):          # a regular file takes it all; a pipe may not
             done += os.write(self.fd, data[done:])
@@ -190,13 +190,17 @@ class LogWriter:
     def drain(self) -> None:
         """Writes what is queued, in order, with one write (one per run of lines between reopens).
         Takes only the items there when it starts: the loop appends meanwhile, and those wait."""
-        with self._io:
+        io = self._io
+        io.acquire()     # not `with`: the context-manager protocol costs twice an acquire and a release
+        try:
             items = self.items
             lines = [items.popleft() for _ in range(len(items))]
             if self.reopens and REOPEN in lines:
                 self._write_around_reopens(lines)
             else:
                 self._write(lines)
+        finally:
+            io.release()
 
     def _write_around_reopens(self, lines: list[str]) -> None:
         start = 0
@@ -278,7 +282,8 @@ class LogPump:
             self._wakeup.acquire(timeout=self.interval_s)
             closing = self.closing      # read first: whatever was queued before it is drained
             for writer in self.logs:
-                writer.drain()
+                if writer.items:        # nothing queued: no lock, no write
+                    writer.drain()
             if closing:
                 return
 
