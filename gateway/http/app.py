@@ -29,6 +29,7 @@ from ..proxy.upstream_auth import NoUpstreamAuth, upstream_auth_from_config
 from ..services import SERVICES, Runtime, Services
 from .connections import EDGE_LIMITS, EdgeLimits
 from .ddm import ddm_route
+from .dispatch import CATCH_ALL
 from .expect import expect_within
 from .iam import add_iam_routes
 from .request_id import with_request_id
@@ -44,8 +45,9 @@ def create_app(config: GatewayConfig, *, upstream_url: str | None = None, clock:
     app[EDGE_LIMITS] = EdgeLimits.from_listen(config.listen)
     add_iam_routes(app, wrap=with_request_id)
     app.router.add_get(USAGE_PATH, with_request_id(handle_usage))
-    app.router.add_route("*", "/{tail:[\\s\\S]*}", with_request_id(ddm_route),   # any path, newlines too
-                         expect_handler=expect_within(_max_body_bytes))
+    catch_all = app.router.add_route("*", "/{tail:[\\s\\S]*}", with_request_id(ddm_route),  # any path, newlines too
+                                     expect_handler=expect_within(_max_body_bytes))
+    app[CATCH_ALL] = catch_all   # the edge's short cut to it (http/dispatch.py)
     app.cleanup_ctx.append(_services_context(config, upstream_url, clock, runtime))
     return app
 

@@ -30,6 +30,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from ..config.model import ListenConfig
 from ..errors import GatewayError, JSON_CONTENT_TYPE, error_body
+from .dispatch import EdgeDispatch
 from .request_id import new_request_id
 from .respond import error_response
 
@@ -64,17 +65,18 @@ class EdgeRunner(web.AppRunner):
         server = await super()._make_server()
         if self._limits is None:
             return server
-        return EdgeServer(server, self._limits)
+        return EdgeServer(server, self._limits, EdgeDispatch.for_app(self._app))
 
 
 class EdgeServer(web.Server):
-    """aiohttp's Server (same handler, request factory and settings), with capped connections.
+    """aiohttp's Server (same request factory and settings), with capped connections, and the
+    app's EdgeDispatch as its handler when it has one (http/dispatch.py).
     Built from the plain one AppRunner made: aiohttp has no public hook for the connection
     class, so the plain server's `_loop`/`_kwargs` are read here and nowhere else (the socket
     tests of tests/test_edge_connections.py fail if a new aiohttp renames them)."""
 
-    def __init__(self, plain: web.Server, limits: EdgeLimits) -> None:
-        super().__init__(plain.request_handler, request_factory=plain.request_factory,
+    def __init__(self, plain: web.Server, limits: EdgeLimits, dispatch: EdgeDispatch | None = None) -> None:
+        super().__init__(dispatch or plain.request_handler, request_factory=plain.request_factory,
                          handler_cancellation=plain.handler_cancellation, loop=plain._loop,
                          **plain._kwargs)
         self.limits = limits
