@@ -150,6 +150,18 @@ def test_no_short_cut_beside_a_pattern_route() -> None:
     assert EdgeDispatch.for_app(web.Application()) is None   # no catch-all registered
 
 
+def test_no_short_cut_past_a_middleware() -> None:
+    @web.middleware
+    async def middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+        return await handler(request)
+    app = small_app()
+    app.middlewares.append(middleware)
+    assert EdgeDispatch.for_app(app) is None
+    sub = small_app()
+    sub.add_subapp("/sub", web.Application())
+    assert EdgeDispatch.for_app(sub) is None
+
+
 def test_the_public_app_is_served_through_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from gateway.config import parse_config
     from gateway.http.app import create_app

@@ -10,7 +10,8 @@ and leaves every other request to aiohttp (`Application._handle`):
 
 - a target aiohttp might read differently from its raw text: not origin-form, not ASCII,
   with a '%' escape, a dot segment, an empty segment or a fragment;
-- an exact path, whatever the method (aiohttp answers the methods those routes do not take);
+- an exact path, whatever the method (aiohttp picks its route, or the catch-all for a method
+  that route does not take);
 - a request with an `Expect` header (the catch-all's expect handler, through aiohttp).
 
 The short cut sets what aiohttp's own `_handle` sets, the same way: the route's match info (its
@@ -41,9 +42,10 @@ class EdgeDispatch:
     @classmethod
     def for_app(cls, app: web.Application) -> "EdgeDispatch | None":
         """For an app that registered its catch-all under CATCH_ALL and has, beside it, only
-        exact-path routes (checked, not assumed: any other resource and there is no short cut)."""
+        exact-path routes and no middleware (checked, not assumed: a pattern route, a sub-app or
+        a middleware, which the short cut would pass by, and there is none)."""
         catch_all = app.get(CATCH_ALL)
-        if catch_all is None:
+        if catch_all is None or app.middlewares:
             return None
         exact: set[str] = set()
         for resource in app.router.resources():
