@@ -3,8 +3,10 @@
 Two copies of one small app (exact routes and a catch-all, as the public app has) are served on
 real sockets by the gateway's EdgeRunner, one through its EdgeDispatch, one (its catch-all not
 registered for the short cut) through aiohttp's own resolution; every raw request hypothesis
-makes up is sent to both, and the answers (route, match info, app) must be the same. The short cut's conditions are then pinned one by one, and the public app
-itself is checked to be served through it.
+makes up is sent to both, and the answers (route, match info, app) must be the same. The short
+cut's conditions are then pinned one by one (the dot-segment and empty-segment ones are
+conservative: this aiohttp resolves such targets as written, a later one might not), and the
+public app itself is checked to be served through it.
 """
 from __future__ import annotations
 
